@@ -1,0 +1,184 @@
+/**
+ * Every setting cardhold reads, in one table: its environment variable, type, default, bounds and
+ * whether it is secret. The loader, the docs test and `cardhold config` all read this table.
+ */
+export type SettingType = 'string' | 'integer' | 'enum' | 'url' | 'path' | 'boolean';
+
+export interface SettingDefinition {
+  env: string;
+  type: SettingType;
+  description: string;
+  default?: string | number | boolean;
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+  /** Secret settings may also come from `<env>_FILE` and are never printed. */
+  secret?: boolean;
+}
+
+export const settings = {
+  mode: {
+    env: 'CARDHOLD_MODE',
+    type: 'enum',
+    values: ['development', 'production'],
+    default: 'development',
+    description:
+      'development allows the embedded PostgreSQL, in-process volatile store, local development keys and local CA; production refuses all of them.',
+  },
+  dataDir: {
+    env: 'CARDHOLD_DATA_DIR',
+    type: 'path',
+    default: '.cardhold',
+    description: 'Directory for embedded PostgreSQL data, development keys and the local CA (created 0700).',
+  },
+  host: {
+    env: 'CARDHOLD_HOST',
+    type: 'string',
+    default: '127.0.0.1',
+    description: 'Address every role listens on. Use 0.0.0.0 inside a container.',
+  },
+  vaultPort: {
+    env: 'CARDHOLD_VAULT_PORT',
+    type: 'integer',
+    default: 8443,
+    min: 0,
+    max: 65535,
+    description: 'HTTPS port of the vault role (0 picks a free port).',
+  },
+  apiPort: {
+    env: 'CARDHOLD_API_PORT',
+    type: 'integer',
+    default: 8444,
+    min: 0,
+    max: 65535,
+    description: 'HTTPS port of the api role (0 picks a free port).',
+  },
+  acquirerPort: {
+    env: 'CARDHOLD_ACQUIRER_PORT',
+    type: 'integer',
+    default: 8445,
+    min: 0,
+    max: 65535,
+    description: 'HTTPS port of the test acquirer role (0 picks a free port).',
+  },
+  databaseUrl: {
+    env: 'CARDHOLD_DATABASE_URL',
+    type: 'url',
+    secret: true,
+    description:
+      'PostgreSQL URL of an administrative role, used by `cardhold migrate` (and, in development mode, to create per-role logins). Unset in development mode: an embedded PostgreSQL is started.',
+  },
+  vaultDatabaseUrl: {
+    env: 'CARDHOLD_VAULT_DATABASE_URL',
+    type: 'url',
+    secret: true,
+    description:
+      'PostgreSQL URL of the vault runtime login (member of cardhold_vault_runtime). Required in production for the vault role.',
+  },
+  apiDatabaseUrl: {
+    env: 'CARDHOLD_API_DATABASE_URL',
+    type: 'url',
+    secret: true,
+    description:
+      'PostgreSQL URL of the api runtime login (member of cardhold_api_runtime). Required in production for the api role.',
+  },
+  databasePoolSize: {
+    env: 'CARDHOLD_DATABASE_POOL_SIZE',
+    type: 'integer',
+    default: 10,
+    min: 1,
+    max: 200,
+    description: 'Connections per role pool.',
+  },
+  redisUrl: {
+    env: 'CARDHOLD_REDIS_URL',
+    type: 'url',
+    secret: true,
+    description:
+      'Redis URL for the CVV volatile store. Unset in development mode: an in-process store is used. The Redis must not persist (no RDB/AOF).',
+  },
+  keyProvider: {
+    env: 'CARDHOLD_KEY_PROVIDER',
+    type: 'enum',
+    values: ['local'],
+    default: 'local',
+    description:
+      'Root of the key hierarchy. `local` is a development-only master key file, refused in production mode.',
+  },
+  tlsDir: {
+    env: 'CARDHOLD_TLS_DIR',
+    type: 'path',
+    description:
+      'Directory with ca.crt and <role>.crt/<role>.key for each role. Unset in development mode: a local CA under the data directory issues them.',
+  },
+  logLevel: {
+    env: 'CARDHOLD_LOG_LEVEL',
+    type: 'enum',
+    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: 'info',
+    description: 'Application log level.',
+  },
+  logFile: {
+    env: 'CARDHOLD_LOG_FILE',
+    type: 'path',
+    description: 'Write JSON logs to this file instead of stdout.',
+  },
+  cvvTtlSeconds: {
+    env: 'CARDHOLD_CVV_TTL_SECONDS',
+    type: 'integer',
+    default: 900,
+    min: 1,
+    max: 3600,
+    description: 'Default lifetime of a CVV slot; requests may ask for less, never more than 3600.',
+  },
+  cvvMaxUses: {
+    env: 'CARDHOLD_CVV_MAX_USES',
+    type: 'integer',
+    default: 3,
+    min: 1,
+    max: 10,
+    description: 'Default number of uses of a CVV slot.',
+  },
+  bodyLimitBytes: {
+    env: 'CARDHOLD_BODY_LIMIT_BYTES',
+    type: 'integer',
+    default: 262144,
+    min: 1024,
+    max: 1048576,
+    description: 'Largest accepted request body.',
+  },
+  adminToken: {
+    env: 'CARDHOLD_ADMIN_TOKEN',
+    type: 'string',
+    secret: true,
+    description:
+      "Bearer token for the api role's administrative routes (merchants, API keys) until operator accounts exist. Unset: development mode generates one into <data dir>/admin-token; production disables those routes.",
+  },
+  purgeIntervalSeconds: {
+    env: 'CARDHOLD_PURGE_INTERVAL_SECONDS',
+    type: 'integer',
+    default: 60,
+    min: 1,
+    max: 86400,
+    description: 'How often the vault deletes expired tokens.',
+  },
+  shutdownGraceSeconds: {
+    env: 'CARDHOLD_SHUTDOWN_GRACE_SECONDS',
+    type: 'integer',
+    default: 10,
+    min: 1,
+    max: 300,
+    description: 'How long shutdown waits for in-flight requests.',
+  },
+  apiKeyCacheSeconds: {
+    env: 'CARDHOLD_API_KEY_CACHE_SECONDS',
+    type: 'integer',
+    default: 5,
+    min: 0,
+    max: 60,
+    description:
+      'How long a verified API key is cached in memory; bounds how late a revocation takes effect.',
+  },
+} as const satisfies Record<string, SettingDefinition>;
+
+export type SettingName = keyof typeof settings;

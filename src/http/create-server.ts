@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  LogController,
+  type RawServerDefault,
+} from 'fastify';
+import { CardholdError } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import { redactPans } from '../shared/pan-detect.ts';
+import { problemHandler, sendProblem, toProblem } from './problem.ts';
+import { compileValidator } from './validation.ts';
+
+export type AppInstance = FastifyInstance<
+  RawServerDefault,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export interface TlsMaterial {
+  key: Buffer;
+  cert: Buffer;
+  ca: Buffer;
+}
+
+export interface ServerOptions {
+  role: 'vault' | 'api' | 'acquirer';
+  logger: Logger;
+  tls: TlsMaterial;
+  bodyLimit: number;
+  title: string;
+  description: string;
+  version: string;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{8,64}$/;
+
+/** Accepts a caller's request id only if it is well-formed and cannot smuggle a card number into logs. */
+function requestIdFrom(header: string | string[] | undefined): string | undefined {
+  if (typeof header !== 'string' || !REQUEST_ID.test(header)) return undefined;
+  return redactPans(header) === header ? header : undefined;
+}
+
+/**
+ * One fastify server per role, all built the same way: HTTPS only (TLS 1.2 minimum), strict schema
+ * validation, RFC 9457 problems for every error, request ids on every log line and response, no-store
+ * caching, and an OpenAPI document at /docs.
+ */
+export async function createServer(options: ServerOptions): Promise<AppInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger.child({ role: options.role }),
+    https: { key: options.tls.key, cert: options.tls.cert, minVersion: 'TLSv1.2' },
+    bodyLimit: options.bodyLimit,
+    genReqId: (req) => requestIdFrom(req.headers['x-request-id']) ?? randomUUID(),
+    // Our onResponse hook writes one access line per request, with the route pattern instead of the URL.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as AppInstance;
+
+  app.setValidatorCompiler(compileValidator as never);
+  app.setErrorHandler(problemHandler);
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, toProblem(new CardholdError('route_not_found'), String(request.id))),
+  );
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('cache-control', 'no-store');
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('strict-transport-security', 'max-age=63072000');
+    if (!request.url.startsWith('/docs')) {
+      reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+    }
+    return payload;
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    // The route pattern, not the URL: ids and query strings stay out of the access log.
+    request.log.info(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      'request completed',
+    );
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: options.title, description: options.description, version: options.version },
+      components: {
+        securitySchemes: {
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'Merchant secret key (sk_test_… or sk_live_…)',
+          },
+          adminToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'Administrative token (CARDHOLD_ADMIN_TOKEN)',
+          },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  return app;
+}

@@ -1,0 +1,285 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createTestAcquirer } from '../acquirers/test-acquirer.ts';
+import { registerAdminRoutes } from '../auth/admin-routes.ts';
+import { ApiKeyVerifier, type IssuedApiKey, newAdminToken } from '../auth/api-keys.ts';
+import { Merchants, type MerchantView } from '../auth/merchants.ts';
+import { type Config, ConfigError } from '../config/config.ts';
+import { type AppInstance, createServer } from '../http/create-server.ts';
+import { registerHealth } from '../http/health.ts';
+import { KeyHierarchy } from '../keys/key-hierarchy.ts';
+import type { KeyProvider } from '../keys/key-provider.ts';
+import type { ServiceRole } from '../keys/local-ca.ts';
+import { LocalKeyProvider } from '../keys/local-key-provider.ts';
+import type { Logger } from '../shared/logger.ts';
+import { Secret } from '../shared/secret.ts';
+import { ping, type Sql } from '../storage/database.ts';
+import { type Credentials, connectAs, type DatabaseTarget } from '../storage/database-target.ts';
+import { startEmbeddedPostgres } from '../storage/embedded-postgres.ts';
+import { MemoryVolatileStore } from '../storage/memory-volatile-store.ts';
+import { migrate } from '../storage/migrate.ts';
+import { RedisVolatileStore } from '../storage/redis-volatile-store.ts';
+import { ensureRuntimeLogin } from '../storage/runtime-logins.ts';
+import type { VolatileStore } from '../storage/volatile-store.ts';
+import { CvvSlots } from '../vault/cvv-slots.ts';
+import { registerVaultRoutes } from '../vault/routes.ts';
+import { TokenService } from '../vault/token-service.ts';
+import { openTlsSource } from './tls.ts';
+import { version } from './version.ts';
+
+export interface PlatformOptions {
+  config: Config;
+  roles: readonly ServiceRole[];
+  logger: Logger;
+  /** Create (or re-key) the development demo merchant. */
+  demo?: boolean;
+}
+
+export interface RunningPlatform {
+  urls: Partial<Record<ServiceRole, string>>;
+  caFile: string;
+  adminTokenFile: string | undefined;
+  demo: { merchant: MerchantView; apiKey: IssuedApiKey } | undefined;
+  /** Exposed for tests and tools that need to reach the same services. */
+  services: { vault?: VaultServices; apiSql?: Sql; databaseTarget?: DatabaseTarget };
+  close(): Promise<void>;
+}
+
+export interface VaultServices {
+  sql: Sql;
+  tokens: TokenService;
+  cvvSlots: CvvSlots;
+  keys: KeyHierarchy;
+  volatile: VolatileStore;
+}
+
+/**
+ * Starts the requested roles with everything they depend on, in dependency order, and returns a handle
+ * that stops them in reverse order: servers drain first, then pools, stores, keys and the embedded
+ * database. Any failure during start-up undoes what had started.
+ */
+export async function startPlatform(options: PlatformOptions): Promise<RunningPlatform> {
+  const { config, logger, roles } = options;
+  const closers: Array<{ name: string; close: () => Promise<unknown> }> = [];
+  const closeAll = async () => {
+    for (const { name, close } of closers.splice(0).reverse()) {
+      await close().catch((error: unknown) =>
+        logger.warn({ err: { message: String(error) }, step: name }, 'shutdown step failed'),
+      );
+    }
+  };
+
+  try {
+    const needsVault = roles.includes('vault');
+    const needsApi = roles.includes('api');
+    const dev = config.mode === 'development';
+    const services: RunningPlatform['services'] = {};
+
+    // Database: external by URL, or the embedded server in development.
+    let target: DatabaseTarget | undefined;
+    let adminCredentials: Credentials | undefined;
+    if (needsVault || needsApi) {
+      if (config.databaseUrl) {
+        target = { kind: 'url', url: config.databaseUrl.expose() };
+      } else if (dev && !(config.vaultDatabaseUrl || config.apiDatabaseUrl)) {
+        const embedded = await startEmbeddedPostgres(config.dataDir, logger);
+        closers.push({ name: 'embedded postgres', close: () => embedded.stop() });
+        target = embedded.target;
+        adminCredentials = { user: embedded.adminUser, password: embedded.adminPassword };
+      }
+      services.databaseTarget = target;
+    }
+
+    // In development the platform holds the admin connection: it migrates and mints per-role logins.
+    let admin: Sql | undefined;
+    if (dev && target) {
+      admin = connectAs(target, adminCredentials, { applicationName: 'cardhold-admin', max: 1, logger });
+      closers.push({ name: 'admin pool', close: () => admin!.end({ timeout: 5 }) });
+      const result = await migrate(admin);
+      if (result.applied.length > 0)
+        logger.info({ applied: result.applied.map((m) => m.name) }, 'migrations applied');
+    }
+    const rolePool = async (
+      role: 'vault' | 'api',
+      url: Secret<string> | undefined,
+      setting: string,
+    ): Promise<Sql> => {
+      let sql: Sql;
+      if (url)
+        sql = connectAs({ kind: 'url', url: url.expose() }, undefined, {
+          applicationName: `cardhold-${role}`,
+          max: config.databasePoolSize,
+          logger,
+        });
+      else if (admin && target) {
+        const credentials = await ensureRuntimeLogin(admin, loginPrefix(target), role);
+        sql = connectAs(target, credentials, {
+          applicationName: `cardhold-${role}`,
+          max: config.databasePoolSize,
+          logger,
+        });
+      } else throw new ConfigError(setting, `is required to run the ${role} role in ${config.mode} mode`);
+      closers.push({ name: `${role} pool`, close: () => sql.end({ timeout: config.shutdownGraceSeconds }) });
+      await ping(sql);
+      return sql;
+    };
+
+    const tls = await openTlsSource(config);
+    const apps: Array<{ role: ServiceRole; app: AppInstance; port: number }> = [];
+    const serverOptions = async (role: ServiceRole) => ({
+      role,
+      logger,
+      tls: await tls.material(role),
+      bodyLimit: config.bodyLimitBytes,
+      version,
+    });
+
+    if (needsVault) {
+      const sql = await rolePool('vault', config.vaultDatabaseUrl, 'CARDHOLD_VAULT_DATABASE_URL');
+      const provider = await openKeyProvider(config);
+      closers.push({ name: 'key provider', close: () => provider.close() });
+      const keys = new KeyHierarchy(sql, provider);
+      closers.push({ name: 'key cache', close: async () => keys.forget() });
+      const volatile = await openVolatileStore(config, logger);
+      closers.push({ name: 'volatile store', close: () => volatile.close() });
+      const cvvSlots = new CvvSlots(volatile, keys, {
+        ttlSeconds: config.cvvTtlSeconds,
+        maxUses: config.cvvMaxUses,
+      });
+      const tokens = new TokenService({ sql, keys, cvvSlots });
+      services.vault = { sql, tokens, cvvSlots, keys, volatile };
+
+      const app = await createServer({
+        ...(await serverOptions('vault')),
+        title: 'cardhold vault',
+        description: 'The cardholder data environment: tokenization, CVV slots and card data lifecycle.',
+      });
+      registerHealth(app, {
+        database: () => ping(sql),
+        volatile_store: () => volatile.check(),
+        key_provider: () => provider.check(),
+      });
+      registerVaultRoutes(app, {
+        tokens,
+        cvvSlots,
+        verifier: new ApiKeyVerifier(sql, config.apiKeyCacheSeconds),
+      });
+      apps.push({ role: 'vault', app, port: config.vaultPort });
+
+      const purge = setInterval(() => {
+        tokens
+          .purgeExpired()
+          .then((n) => n > 0 && logger.info({ purged: n }, 'expired tokens deleted'))
+          .catch((error: unknown) => logger.error({ err: { message: String(error) } }, 'token purge failed'));
+      }, config.purgeIntervalSeconds * 1000);
+      purge.unref();
+      closers.push({ name: 'purge job', close: async () => clearInterval(purge) });
+    }
+
+    let adminTokenFile: string | undefined;
+    let demo: RunningPlatform['demo'];
+    if (needsApi) {
+      const sql = await rolePool('api', config.apiDatabaseUrl, 'CARDHOLD_API_DATABASE_URL');
+      services.apiSql = sql;
+      const merchants = new Merchants(sql);
+      let adminToken = config.adminToken;
+      if (!adminToken && dev) {
+        adminTokenFile = path.join(config.dataDir, 'admin-token');
+        adminToken = new Secret(await developmentAdminToken(adminTokenFile));
+      }
+      const app = await createServer({
+        ...(await serverOptions('api')),
+        title: 'cardhold api',
+        description: 'Merchants, API keys and (soon) payments. Never sees a card number.',
+      });
+      registerHealth(app, { database: () => ping(sql) });
+      registerAdminRoutes(app, { merchants, adminToken, environment: dev ? 'test' : 'live' });
+      apps.push({ role: 'api', app, port: config.apiPort });
+      if (options.demo && dev) demo = await merchants.demo();
+    }
+
+    if (roles.includes('acquirer')) {
+      const app = await createTestAcquirer(await serverOptions('acquirer'));
+      apps.push({ role: 'acquirer', app, port: config.acquirerPort });
+    }
+
+    const urls: RunningPlatform['urls'] = {};
+    for (const { role, app, port } of apps) {
+      closers.push({
+        name: `${role} server`,
+        close: () => closeWithin(app, config.shutdownGraceSeconds * 1000),
+      });
+      await app.listen({ host: config.host, port });
+      const address = app.server.address();
+      const boundPort = typeof address === 'object' && address ? address.port : port;
+      const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+      urls[role] = `https://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${boundPort}`;
+      logger.info({ role, url: urls[role] }, 'listening');
+    }
+
+    return { urls, caFile: tls.caFile, adminTokenFile, demo, services, close: closeAll };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+async function openKeyProvider(config: Config): Promise<KeyProvider> {
+  switch (config.keyProvider) {
+    case 'local':
+      if (config.mode === 'production') {
+        throw new ConfigError('CARDHOLD_KEY_PROVIDER', 'the local provider is development-only');
+      }
+      return LocalKeyProvider.open(config.dataDir);
+  }
+}
+
+async function openVolatileStore(config: Config, logger: Logger): Promise<VolatileStore> {
+  if (config.redisUrl) {
+    const store = new RedisVolatileStore(config.redisUrl.expose(), logger);
+    try {
+      await store.ready();
+    } catch (error) {
+      await store.close();
+      throw new ConfigError('CARDHOLD_REDIS_URL', `Redis is not reachable (${(error as Error).message})`);
+    }
+    return store;
+  }
+  if (config.mode === 'production') {
+    throw new ConfigError(
+      'CARDHOLD_REDIS_URL',
+      'is required in production mode (the in-process store is development-only)',
+    );
+  }
+  return new MemoryVolatileStore();
+}
+
+async function developmentAdminToken(file: string): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const token = newAdminToken();
+    await writeFile(file, token + '\n', { mode: 0o600 });
+    return token;
+  }
+}
+
+/** Login names are cluster-wide; prefix them with the database so two cardhold databases never share one. */
+function loginPrefix(target: DatabaseTarget): string {
+  const database =
+    target.kind === 'socket' ? target.database : new URL(target.url).pathname.slice(1) || 'postgres';
+  return `ch_${database.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 40);
+}
+
+async function closeWithin(app: AppInstance, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    app.close(),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        app.server.closeAllConnections?.();
+        resolve();
+      }, ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

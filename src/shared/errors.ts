@@ -1,0 +1,82 @@
+/**
+ * The closed set of error codes cardhold returns. Each code has one HTTP status and title, so clients
+ * can branch on `code` and documentation is generated from this table (docs/errors.md).
+ */
+export const errorCatalog = {
+  request_invalid: { status: 400, title: 'The request does not match the schema' },
+  body_not_json: { status: 400, title: 'The request body is not valid JSON' },
+  body_too_large: { status: 413, title: 'The request body is too large' },
+  media_type_unsupported: { status: 415, title: 'The request content type is not supported' },
+  card_number_invalid: { status: 422, title: 'The card number is not a valid card number' },
+  card_number_luhn_failed: { status: 422, title: 'The card number fails its check digit' },
+  card_number_length_invalid: { status: 422, title: 'The card number has the wrong length for its brand' },
+  card_expiry_invalid: { status: 422, title: 'The expiry month or year is not valid' },
+  card_expired: { status: 422, title: 'The card has expired' },
+  holder_name_invalid: { status: 422, title: 'The card holder name is not valid' },
+  cvv_invalid: { status: 422, title: 'The card verification code is not valid' },
+  token_expiry_invalid: { status: 422, title: 'The token expiry must be in the future and within limits' },
+  cvv_slot_options_invalid: { status: 422, title: 'The CVV slot lifetime or use count is out of range' },
+  batch_too_large: { status: 422, title: 'The batch has more items than allowed' },
+  unauthenticated: { status: 401, title: 'A valid credential is required' },
+  forbidden: { status: 403, title: 'The credential does not permit this action' },
+  token_not_found: { status: 404, title: 'No such token' },
+  cvv_slot_not_found: { status: 404, title: 'No such CVV slot, or it has expired or been used up' },
+  merchant_not_found: { status: 404, title: 'No such merchant' },
+  api_key_not_found: { status: 404, title: 'No such API key' },
+  route_not_found: { status: 404, title: 'No such route' },
+  token_integrity_failed: {
+    status: 500,
+    title: 'Stored card data failed its integrity check and was not served',
+  },
+  key_provider_unavailable: {
+    status: 503,
+    title: 'The key provider is unavailable; card data is not served',
+  },
+  storage_unavailable: { status: 503, title: 'The database is unavailable' },
+  volatile_store_unavailable: { status: 503, title: 'The volatile store is unavailable' },
+  not_ready: { status: 503, title: 'The service is not ready' },
+  internal_error: { status: 500, title: 'Internal error' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof errorCatalog;
+
+export interface FieldError {
+  /** JSON-pointer-like dotted path of the field at fault, e.g. `cards[3].pan`. */
+  field: string;
+  code: ErrorCode | string;
+  message: string;
+}
+
+export interface CardholdErrorOptions {
+  field?: string;
+  detail?: string;
+  errors?: FieldError[];
+  cause?: unknown;
+}
+
+/**
+ * The one error type that crosses module boundaries. Messages and details are written by us, never
+ * built from input values, so they are safe to return and log.
+ */
+export class CardholdError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly field: string | undefined;
+  readonly detail: string;
+  readonly errors: FieldError[] | undefined;
+
+  constructor(code: ErrorCode, options: CardholdErrorOptions = {}) {
+    const detail = options.detail ?? errorCatalog[code].title;
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CardholdError';
+    this.code = code;
+    this.status = errorCatalog[code].status;
+    this.field = options.field;
+    this.detail = detail;
+    this.errors = options.errors;
+  }
+}
+
+export function isCardholdError(value: unknown): value is CardholdError {
+  return value instanceof CardholdError;
+}

@@ -1,0 +1,81 @@
+/**
+ * Card-number detection shared by the log guard, the error sanitiser and the test-artifact scan.
+ * A candidate is 13–19 digits, either contiguous or in groups joined by single spaces or hyphens,
+ * not touching other digits, that passes the Luhn check.
+ */
+
+export function luhnValid(digits: string): boolean {
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    const code = digits.charCodeAt(i) - 48;
+    if (code < 0 || code > 9) return false;
+    let d = code;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return digits.length > 0 && sum % 10 === 0;
+}
+
+// Digits with optional single separators between them; bounded so pathological input stays linear.
+const CANDIDATE = /(?<!\d)\d(?:[ -]?\d){12,}(?!\d)/g;
+
+export interface PanMatch {
+  index: number;
+  length: number;
+  digits: string;
+}
+
+/** Every Luhn-valid 13–19 digit run in `text`, including runs hidden inside a longer separated run. */
+export function findPans(text: string): PanMatch[] {
+  const found: PanMatch[] = [];
+  for (const m of text.matchAll(CANDIDATE)) {
+    const raw = m[0];
+    const digits = raw.replace(/[ -]/g, '');
+    if (digits.length >= 13 && digits.length <= 19 && luhnValid(digits)) {
+      found.push({ index: m.index, length: raw.length, digits });
+      continue;
+    }
+    // A longer run (a long numeric id, digits glued together) may embed a PAN: check every window.
+    if (digits.length > 19 && embedsPan(digits)) {
+      found.push({ index: m.index, length: raw.length, digits });
+    }
+  }
+  return found;
+}
+
+function embedsPan(digits: string): boolean {
+  for (let size = 13; size <= 19; size++) {
+    for (let start = 0; start + size <= digits.length; start++) {
+      if (luhnValid(digits.slice(start, start + size))) return true;
+    }
+  }
+  return false;
+}
+
+export const panRedaction = '[REDACTED:PAN]';
+
+/** Replaces every card-number candidate; fast path when the text has no 13-digit run at all. */
+export function redactPans(text: string): string {
+  if (!/\d(?:[ -]?\d){12}/.test(text)) return text;
+  const matches = findPans(text);
+  if (matches.length === 0) return text;
+  let out = '';
+  let last = 0;
+  for (const m of matches) {
+    out += text.slice(last, m.index) + panRedaction;
+    last = m.index + m.length;
+  }
+  return out + text.slice(last);
+}
+
+export function maskPan(digits: string): string {
+  const keepStart = digits.length >= 16 ? 8 : 6;
+  return (
+    digits.slice(0, keepStart) + '*'.repeat(Math.max(0, digits.length - keepStart - 4)) + digits.slice(-4)
+  );
+}

@@ -1,0 +1,169 @@
+import { open, seal } from '../keys/aes-gcm.ts';
+import type { KeyHierarchy } from '../keys/key-hierarchy.ts';
+import { CardholdError } from '../shared/errors.ts';
+import { type Secret, SecretBytes } from '../shared/secret.ts';
+import type { VolatileStore } from '../storage/volatile-store.ts';
+import { newId } from './identifiers.ts';
+
+export const CVV_TTL_HARD_CAP_SECONDS = 3600;
+export const CVV_USES_HARD_CAP = 10;
+
+export interface CvvSlotView {
+  id: string;
+  token_id: string;
+  uses_remaining: number;
+  expires_at: string;
+}
+
+export interface CvvSlotOptions {
+  ttlSeconds?: number | undefined;
+  maxUses?: number | undefined;
+}
+
+/**
+ * What the caller of `consume` learned from the processor. A definitive answer (approved or declined)
+ * destroys the slot at once (PCI DSS 3.3.1.2); a retriable failure (connection error, timeout, 5xx)
+ * keeps it for another try within its uses and lifetime.
+ */
+export type AuthorizationOutcome = 'approved' | 'declined' | 'retriable';
+
+/**
+ * CVV slots: the CVV encrypted under the merchant's CVV key (never the PAN key), held only in the
+ * volatile store with a TTL and a use budget, and never written to PostgreSQL.
+ */
+export class CvvSlots {
+  readonly #store: VolatileStore;
+  readonly #keys: KeyHierarchy;
+  readonly #defaults: { ttlSeconds: number; maxUses: number };
+
+  constructor(store: VolatileStore, keys: KeyHierarchy, defaults: { ttlSeconds: number; maxUses: number }) {
+    this.#store = store;
+    this.#keys = keys;
+    this.#defaults = defaults;
+  }
+
+  static keyPrefix(merchantId: string): string {
+    return `cardhold:cvv:${merchantId}:`;
+  }
+
+  #key(merchantId: string, slotId: string): string {
+    return `${CvvSlots.keyPrefix(merchantId)}${slotId}`;
+  }
+
+  /** Checks requested options before anything is written; returns the effective ones. */
+  resolveOptions(
+    options: CvvSlotOptions = {},
+    field = 'cvv_options',
+  ): { ttlSeconds: number; maxUses: number } {
+    const prefix = field ? `${field}.` : '';
+    const ttlSeconds = options.ttlSeconds ?? this.#defaults.ttlSeconds;
+    const maxUses = options.maxUses ?? this.#defaults.maxUses;
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > CVV_TTL_HARD_CAP_SECONDS) {
+      throw new CardholdError('cvv_slot_options_invalid', {
+        field: `${prefix}ttl_seconds`,
+        detail: `A CVV slot lives 1 to ${CVV_TTL_HARD_CAP_SECONDS} seconds`,
+      });
+    }
+    if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > CVV_USES_HARD_CAP) {
+      throw new CardholdError('cvv_slot_options_invalid', {
+        field: `${prefix}max_uses`,
+        detail: `A CVV slot allows 1 to ${CVV_USES_HARD_CAP} uses`,
+      });
+    }
+    return { ttlSeconds, maxUses };
+  }
+
+  async create(
+    merchantId: string,
+    tokenId: string,
+    cvv: Secret<string>,
+    options?: CvvSlotOptions,
+  ): Promise<CvvSlotView> {
+    const { ttlSeconds, maxUses } = this.resolveOptions(options);
+    const { version, key } = await this.#keys.active(merchantId, 'cvv');
+    const id = newId('cvv');
+    const plain = Buffer.from(cvv.expose(), 'utf8');
+    let value: Buffer;
+    try {
+      value = Buffer.concat([
+        versionPrefix(version),
+        seal(key, plain, aad(merchantId, tokenId, id, version)),
+      ]);
+    } finally {
+      plain.fill(0);
+    }
+    const created = await this.#store.create(
+      this.#key(merchantId, id),
+      { value, ref: tokenId },
+      maxUses,
+      ttlSeconds * 1000,
+    );
+    value.fill(0);
+    if (!created) throw new CardholdError('internal_error', { detail: 'CVV slot id collision' });
+    return {
+      id,
+      token_id: tokenId,
+      uses_remaining: maxUses,
+      expires_at: new Date(Date.now() + ttlSeconds * 1000).toISOString(),
+    };
+  }
+
+  async describe(merchantId: string, slotId: string): Promise<CvvSlotView> {
+    const info = await this.#store.info(this.#key(merchantId, slotId));
+    if (!info) throw new CardholdError('cvv_slot_not_found');
+    return {
+      id: slotId,
+      token_id: info.ref,
+      uses_remaining: info.usesLeft,
+      expires_at: info.expiresAt.toISOString(),
+    };
+  }
+
+  async destroy(merchantId: string, slotId: string): Promise<void> {
+    if (!(await this.#store.delete(this.#key(merchantId, slotId))))
+      throw new CardholdError('cvv_slot_not_found');
+  }
+
+  /**
+   * Uses the CVV once for an authorization attempt. `attempt` receives the CVV bytes and reports the
+   * outcome; the slot is destroyed on a definitive outcome and kept after a retriable one (or a throw).
+   * The CVV buffer is zeroed when `attempt` settles, whatever happened.
+   */
+  async consume<T>(
+    merchantId: string,
+    slotId: string,
+    tokenId: string,
+    attempt: (cvv: SecretBytes) => Promise<{ outcome: AuthorizationOutcome; result: T }>,
+  ): Promise<T> {
+    const key = this.#key(merchantId, slotId);
+    const info = await this.#store.info(key);
+    if (!info || info.ref !== tokenId) throw new CardholdError('cvv_slot_not_found');
+    const taken = await this.#store.take(key);
+    if (!taken) throw new CardholdError('cvv_slot_not_found');
+    let cvv: SecretBytes;
+    try {
+      const version = taken.value.readUInt32BE(0);
+      const kek = await this.#keys.version(merchantId, 'cvv', version);
+      cvv = new SecretBytes(open(kek, taken.value.subarray(4), aad(merchantId, tokenId, slotId, version)));
+    } finally {
+      taken.value.fill(0);
+    }
+    try {
+      const { outcome, result } = await attempt(cvv);
+      if (outcome !== 'retriable' && taken.usesLeft > 0) await this.#store.delete(key);
+      return result;
+    } finally {
+      cvv.wipe();
+    }
+  }
+}
+
+function versionPrefix(version: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(version);
+  return b;
+}
+
+function aad(merchantId: string, tokenId: string, slotId: string, version: number): Buffer {
+  return Buffer.from(`cardhold/cvv/v1|${merchantId}|${tokenId}|${slotId}|${version}`);
+}

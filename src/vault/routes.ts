@@ -1,0 +1,211 @@
+import type { Static } from 'typebox';
+import type { ApiKeyVerifier } from '../auth/api-keys.ts';
+import { merchantOf, requireScope } from '../auth/authenticate.ts';
+import type { AppInstance } from '../http/create-server.ts';
+import { Secret } from '../shared/secret.ts';
+import type { CvvSlots, CvvSlotView } from './cvv-slots.ts';
+import {
+  BatchBody,
+  BatchResponse,
+  CvvSlotBody,
+  CvvSlotParams,
+  CvvSlotView as CvvSlotSchema,
+  ListQuery,
+  TokenIdParams,
+  TokenizeBody,
+  TokenizeResponse,
+  TokenList,
+  TokenParams,
+  TokenView as TokenSchema,
+} from './schemas.ts';
+import type { TokenizeRequest, TokenizeResult, TokenService, TokenView } from './token-service.ts';
+
+type TokenizeInput = Static<typeof TokenizeBody>;
+
+/** Wraps card fields in Secrets at the edge, so nothing downstream holds them as plain strings in objects. */
+function toRequest(body: TokenizeInput): TokenizeRequest {
+  return {
+    pan: new Secret(body.pan),
+    expMonth: body.exp_month,
+    expYear: body.exp_year,
+    holderName: body.holder_name,
+    cvv: body.cvv === undefined ? undefined : new Secret(body.cvv),
+    cvvOptions: body.cvv_options
+      ? { ttlSeconds: body.cvv_options.ttl_seconds, maxUses: body.cvv_options.max_uses }
+      : undefined,
+    dedup: body.dedup,
+    expiresAt: body.expires_at,
+    formatPreservingAlias: body.format_preserving_alias,
+  };
+}
+
+const token = (view: TokenView) => ({ ...view, object: 'token' as const });
+const slot = (view: CvvSlotView) => ({ ...view, object: 'cvv_slot' as const });
+const result = (r: TokenizeResult) => ({
+  token: token(r.token),
+  deduplicated: r.deduplicated,
+  cvv_slot: r.cvv_slot ? slot(r.cvv_slot) : null,
+});
+
+const security = [{ apiKey: [] }];
+
+export function registerVaultRoutes(
+  app: AppInstance,
+  deps: { tokens: TokenService; cvvSlots: CvvSlots; verifier: ApiKeyVerifier },
+): void {
+  const { tokens, cvvSlots, verifier } = deps;
+  const can = (scope: Parameters<typeof requireScope>[1]) => requireScope(verifier, scope);
+
+  app.post(
+    '/v1/tokens',
+    {
+      preHandler: can('tokens:create'),
+      schema: {
+        summary: 'Tokenize a card',
+        description:
+          'Validates and encrypts the card; an optional CVV goes only into a volatile CVV slot. 201 for a new token, 200 when dedup returned an existing one.',
+        tags: ['tokens'],
+        security,
+        body: TokenizeBody,
+        response: { 200: TokenizeResponse, 201: TokenizeResponse },
+      },
+    },
+    async (request, reply) => {
+      const created = await tokens.tokenize(merchantOf(request), toRequest(request.body));
+      return reply.code(created.deduplicated ? 200 : 201).send(result(created));
+    },
+  );
+
+  app.post(
+    '/v1/tokens/batch',
+    {
+      preHandler: can('tokens:create'),
+      schema: {
+        summary: 'Tokenize up to 100 cards',
+        description: 'Each card succeeds or fails on its own, with a per-item result.',
+        tags: ['tokens'],
+        security,
+        body: BatchBody,
+        response: { 200: BatchResponse },
+      },
+    },
+    async (request) => {
+      const items = await tokens.tokenizeBatch(merchantOf(request), request.body.cards.map(toRequest));
+      return {
+        results: items.map((item) =>
+          item.status === 'created'
+            ? { index: item.index, status: item.status, result: result(item.result) }
+            : { index: item.index, status: item.status, error: item.error },
+        ),
+      };
+    },
+  );
+
+  app.get(
+    '/v1/tokens',
+    {
+      preHandler: can('tokens:read'),
+      schema: {
+        summary: 'List or search tokens',
+        description: 'Newest first; filter by fingerprint or last four; page with starting_after.',
+        tags: ['tokens'],
+        security,
+        querystring: ListQuery,
+        response: { 200: TokenList },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const page = await tokens.list(merchantOf(request), {
+        fingerprint: q.fingerprint,
+        last4: q.last4,
+        limit: q.limit,
+        startingAfter: q.starting_after,
+      });
+      return { object: 'list' as const, data: page.data.map(token), has_more: page.has_more };
+    },
+  );
+
+  app.get(
+    '/v1/tokens/:id',
+    {
+      preHandler: can('tokens:read'),
+      schema: {
+        summary: 'Read a token (masked)',
+        description: 'Returns brand, BIN, last four, expiry and fingerprint; never the card number.',
+        tags: ['tokens'],
+        security,
+        params: TokenParams,
+        response: { 200: TokenSchema },
+      },
+    },
+    async (request) => token(await tokens.get(merchantOf(request), request.params.id)),
+  );
+
+  app.delete(
+    '/v1/tokens/:id',
+    {
+      preHandler: can('tokens:delete'),
+      schema: {
+        summary: 'Delete a token (crypto-shred)',
+        tags: ['tokens'],
+        security,
+        params: TokenIdParams,
+      },
+    },
+    async (request, reply) => {
+      await tokens.delete(merchantOf(request), request.params.id);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/v1/tokens/:id/cvv-slots',
+    {
+      preHandler: can('tokens:create'),
+      schema: {
+        summary: 'Attach a fresh CVV to an existing token',
+        tags: ['cvv'],
+        security,
+        params: TokenIdParams,
+        body: CvvSlotBody,
+        response: { 201: CvvSlotSchema },
+      },
+    },
+    async (request, reply) => {
+      const merchantId = merchantOf(request);
+      const view = await tokens.addCvv(merchantId, request.params.id, new Secret(request.body.cvv), {
+        ttlSeconds: request.body.ttl_seconds,
+        maxUses: request.body.max_uses,
+      });
+      return reply.code(201).send(slot(view));
+    },
+  );
+
+  app.get(
+    '/v1/cvv-slots/:id',
+    {
+      preHandler: can('tokens:read'),
+      schema: {
+        summary: 'Inspect a CVV slot (never the CVV)',
+        tags: ['cvv'],
+        security,
+        params: CvvSlotParams,
+        response: { 200: CvvSlotSchema },
+      },
+    },
+    async (request) => slot(await cvvSlots.describe(merchantOf(request), request.params.id)),
+  );
+
+  app.delete(
+    '/v1/cvv-slots/:id',
+    {
+      preHandler: can('tokens:delete'),
+      schema: { summary: 'Destroy a CVV slot', tags: ['cvv'], security, params: CvvSlotParams },
+    },
+    async (request, reply) => {
+      await cvvSlots.destroy(merchantOf(request), request.params.id);
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,52 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { findPans } from '../src/shared/pan-detect.ts';
+import { allTestPans, testCvvs } from './fixtures/cards.ts';
+
+export interface ArtifactFinding {
+  file: string;
+  line: number;
+  kind: 'test-pan' | 'luhn-valid-run' | 'cvv-value';
+  /** Masked: first 6 and last 4 at most, never the whole number. */
+  sample: string;
+}
+
+const CVV_VALUE = new RegExp(`"(?:cvv|cvc|card_cvv|security_code)"\\s*:\\s*"(?:${Object.values(testCvvs).join('|')})"`, 'i');
+
+/** Scans every file under `dir` for card data: the known test PANs, any Luhn-valid run, and CVV values. */
+export async function scanArtifacts(dir: string): Promise<{ files: number; findings: ArtifactFinding[] }> {
+  const findings: ArtifactFinding[] = [];
+  let files = 0;
+  for (const file of await walk(dir)) {
+    files++;
+    const text = await readFile(file, 'utf8');
+    const lines = text.split('\n');
+    for (const [i, line] of lines.entries()) {
+      const digitsOnly = line.replace(/[ -]/g, '');
+      for (const pan of allTestPans) {
+        if (digitsOnly.includes(pan)) findings.push({ file, line: i + 1, kind: 'test-pan', sample: mask(pan) });
+      }
+      for (const m of findPans(line)) findings.push({ file, line: i + 1, kind: 'luhn-valid-run', sample: mask(m.digits) });
+      if (CVV_VALUE.test(line)) findings.push({ file, line: i + 1, kind: 'cvv-value', sample: '"cvv":"…"' });
+    }
+  }
+  return { files, findings };
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch {
+    return out;
+  }
+  for (const name of entries) {
+    const full = path.join(dir, name);
+    if ((await stat(full)).isDirectory()) out.push(...(await walk(full)));
+    else out.push(full);
+  }
+  return out;
+}
+
+const mask = (digits: string) => `${digits.slice(0, 6)}…${digits.slice(-4)}`;

@@ -11,7 +11,10 @@ export interface ArtifactFinding {
   sample: string;
 }
 
-const CVV_VALUE = new RegExp(`"(?:cvv|cvc|card_cvv|security_code)"\\s*:\\s*"(?:${Object.values(testCvvs).join('|')})"`, 'i');
+const CVV_VALUE = new RegExp(
+  `"(?:cvv|cvc|card_cvv|security_code)"\\s*:\\s*"(?:${Object.values(testCvvs).join('|')})"`,
+  'i',
+);
 
 /** Scans every file under `dir` for card data: the known test PANs, any Luhn-valid run, and CVV values. */
 export async function scanArtifacts(dir: string): Promise<{ files: number; findings: ArtifactFinding[] }> {
@@ -24,9 +27,11 @@ export async function scanArtifacts(dir: string): Promise<{ files: number; findi
     for (const [i, line] of lines.entries()) {
       const digitsOnly = line.replace(/[ -]/g, '');
       for (const pan of allTestPans) {
-        if (digitsOnly.includes(pan)) findings.push({ file, line: i + 1, kind: 'test-pan', sample: mask(pan) });
+        if (digitsOnly.includes(pan))
+          findings.push({ file, line: i + 1, kind: 'test-pan', sample: mask(pan) });
       }
-      for (const m of findPans(line)) findings.push({ file, line: i + 1, kind: 'luhn-valid-run', sample: mask(m.digits) });
+      for (const m of findPans(line))
+        findings.push({ file, line: i + 1, kind: 'luhn-valid-run', sample: mask(m.digits) });
       if (CVV_VALUE.test(line)) findings.push({ file, line: i + 1, kind: 'cvv-value', sample: '"cvv":"…"' });
     }
   }

@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import postgres from 'postgres';
 import { Redis } from 'ioredis';
+import postgres from 'postgres';
 import { scanArtifacts } from './artifact-scan.ts';
 
 export const outputDir = path.resolve('test-output');
@@ -52,8 +52,11 @@ export async function globalSetup(): Promise<void> {
 export async function globalTeardown(): Promise<void> {
   const { files, findings } = await scanArtifacts(outputDir);
   if (findings.length > 0) {
-    process.stderr.write(`card data found in test artifacts (${findings.length} findings in ${files} files):\n`);
-    for (const f of findings.slice(0, 20)) process.stderr.write(`  ${f.file}:${f.line} ${f.kind} ${f.sample}\n`);
+    process.stderr.write(
+      `card data found in test artifacts (${findings.length} findings in ${files} files):\n`,
+    );
+    for (const f of findings.slice(0, 20))
+      process.stderr.write(`  ${f.file}:${f.line} ${f.kind} ${f.sample}\n`);
     process.exitCode = 1;
   } else if (files === 0) {
     process.stderr.write('artifact scan: no test artifacts were written, so nothing proved the logs clean\n');

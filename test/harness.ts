@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import pino from 'pino';
 import postgres, { type Sql } from 'postgres';
-import { Redis } from 'ioredis';
 import { Agent, fetch } from 'undici';
 import { loadConfig } from '../src/config/config.ts';
 import type { ServiceRole } from '../src/keys/local-ca.ts';
@@ -86,9 +86,21 @@ export async function startTestPlatform(
     };
   }
   const config = loadConfig(env as Record<string, string>);
-  const logFile = path.resolve('test-output', 'logs', `${name}-${backend}-${process.pid}-${randomBytes(3).toString('hex')}.log`);
-  const logger = createLogger({ level: 'debug', destination: pino.destination({ dest: logFile, sync: true, mkdir: true }) });
-  const platform = await startPlatform({ config, roles: options.roles ?? ['vault', 'api'], logger, demo: true });
+  const logFile = path.resolve(
+    'test-output',
+    'logs',
+    `${name}-${backend}-${process.pid}-${randomBytes(3).toString('hex')}.log`,
+  );
+  const logger = createLogger({
+    level: 'debug',
+    destination: pino.destination({ dest: logFile, sync: true, mkdir: true }),
+  });
+  const platform = await startPlatform({
+    config,
+    roles: options.roles ?? ['vault', 'api'],
+    logger,
+    demo: true,
+  });
   const ca = await readFile(platform.caFile);
   const agent = new Agent({ connect: { ca }, keepAliveTimeout: 1000 });
 
@@ -99,10 +111,14 @@ export async function startTestPlatform(
       ? postgres(env['CARDHOLD_DATABASE_URL'] as string, { max: 2, onnotice: () => {} })
       : connectAs(
           target,
-          { user: 'cardhold_admin', password: (await readFile(path.join(dataDir, 'postgres-admin.secret'), 'utf8')).trim() },
+          {
+            user: 'cardhold_admin',
+            password: (await readFile(path.join(dataDir, 'postgres-admin.secret'), 'utf8')).trim(),
+          },
           { applicationName: 'cardhold-test', max: 2 },
         );
-  const redis = backend === 'external' ? new Redis(process.env['CARDHOLD_TEST_REDIS_URL'] as string) : undefined;
+  const redis =
+    backend === 'external' ? new Redis(process.env['CARDHOLD_TEST_REDIS_URL'] as string) : undefined;
   const adminToken = platform.adminTokenFile ? (await readFile(platform.adminTokenFile, 'utf8')).trim() : '';
   const demo = platform.demo;
   if (!demo) throw new Error('demo merchant missing');
@@ -138,7 +154,12 @@ export async function startTestPlatform(
       } catch {
         json = undefined;
       }
-      return { status: response.status, headers: response.headers as unknown as Headers, text, json: json as T };
+      return {
+        status: response.status,
+        headers: response.headers as unknown as Headers,
+        text,
+        json: json as T,
+      };
     },
     async close() {
       await platform.close();

@@ -84,14 +84,7 @@ export async function runRoles(roles: readonly ServiceRole[], options: { demo: b
     lines.push(
       `  demo secret key (shown once, valid until the next start): ${platform.demo.apiKey.secret.expose()}`,
     );
-    lines.push('');
-    lines.push('  try:');
-    lines.push(
-      `    curl --cacert ${platform.caFile} -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \\`,
-    );
-    lines.push(
-      `      -d '{"pan":"4242424242424242","exp_month":12,"exp_year":2030,"cvv":"123"}' ${platform.urls.vault}/v1/tokens`,
-    );
+    lines.push('  walkthrough (tokenize, read, CVV slot, delete): README.md, section "Try it"');
   }
   lines.push('  stop with Ctrl-C', '');
   process.stdout.write(lines.join('\n') + '\n');

@@ -30,7 +30,7 @@ export interface PanMatch {
   digits: string;
 }
 
-/** Every Luhn-valid 13–19 digit run in `text`, including runs hidden inside a longer separated run. */
+/** Every digit run in `text` that is, or embeds, a Luhn-valid 13–19 digit sequence. */
 export function findPans(text: string): PanMatch[] {
   const found: PanMatch[] = [];
   for (const m of text.matchAll(CANDIDATE)) {
@@ -40,8 +40,9 @@ export function findPans(text: string): PanMatch[] {
       found.push({ index: m.index, length: raw.length, digits });
       continue;
     }
-    // A longer run (a long numeric id, digits glued together) may embed a PAN: check every window.
-    if (digits.length > 19 && embedsPan(digits)) {
+    // A PAN glued to other digits (a longer id, a prefix) is still a PAN: check every window. This errs
+    // towards redacting long numbers, which is the right side to err on for logs.
+    if (digits.length > 13 && embedsPan(digits)) {
       found.push({ index: m.index, length: raw.length, digits });
     }
   }

@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ConfigError, describeConfig, loadConfig } from './config.ts';
+import { settings } from './settings.ts';
+
+const badValue = (env: Record<string, string>, setting: string, echoAllowed = false) => {
+  try {
+    loadConfig(env, '/srv');
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    assert.equal(error.setting, setting);
+    if (!echoAllowed)
+      for (const value of Object.values(env))
+        assert.ok(!error.message.includes(value), 'never echoes the value');
+    return error.message;
+  }
+  assert.fail('expected a ConfigError');
+};
+
+test('defaults: development mode, embedded everything, standard ports', () => {
+  const config = loadConfig({}, '/srv');
+  assert.equal(config.mode, 'development');
+  assert.equal(config.dataDir, '/srv/.cardhold');
+  assert.deepEqual([config.vaultPort, config.apiPort, config.acquirerPort], [8443, 8444, 8445]);
+  assert.equal(config.databaseUrl, undefined);
+  assert.equal(config.cvvTtlSeconds, 900);
+  assert.equal(config.cvvMaxUses, 3);
+});
+
+test('bad settings stop start-up naming the variable, not the value', () => {
+  badValue({ CARDHOLD_VAULT_PORT: '84x3' }, 'CARDHOLD_VAULT_PORT');
+  badValue({ CARDHOLD_VAULT_PORT: '70000' }, 'CARDHOLD_VAULT_PORT');
+  badValue({ CARDHOLD_CVV_TTL_SECONDS: '7200' }, 'CARDHOLD_CVV_TTL_SECONDS');
+  badValue({ CARDHOLD_MODE: 'staging' }, 'CARDHOLD_MODE');
+  badValue({ CARDHOLD_DATABASE_URL: 'not a url with password hunter22' }, 'CARDHOLD_DATABASE_URL');
+  badValue({ CARDHOLD_DATABASE_URL: 'mysql://user:hunter22@db/x' }, 'CARDHOLD_DATABASE_URL');
+  badValue({ CARDHOLD_REDIS_URL: 'postgres://user:hunter22@db/x' }, 'CARDHOLD_REDIS_URL');
+  // The explanation names the mode, which is the value here.
+  const message = badValue({ CARDHOLD_MODE: 'production' }, 'CARDHOLD_KEY_PROVIDER', true);
+  assert.match(message, /development-only/);
+});
+
+test('secrets come from _FILE variables, never both, and are never printed', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'cardhold-config-'));
+  try {
+    await writeFile(path.join(dir, 'db'), 'postgres://cardhold:s3cret-pass@db:5432/cardhold\n');
+    const config = loadConfig({ CARDHOLD_DATABASE_URL_FILE: path.join(dir, 'db') }, dir);
+    assert.equal(config.databaseUrl?.expose(), 'postgres://cardhold:s3cret-pass@db:5432/cardhold');
+    assert.ok(!JSON.stringify(config).includes('s3cret'), 'a Config serialises without secrets');
+    const described = describeConfig(config);
+    assert.equal(described['CARDHOLD_DATABASE_URL'], '(set)');
+    assert.ok(!JSON.stringify(described).includes('s3cret'));
+    badValue({ CARDHOLD_DATABASE_URL_FILE: path.join(dir, 'missing') }, 'CARDHOLD_DATABASE_URL_FILE');
+    badValue(
+      { CARDHOLD_DATABASE_URL_FILE: path.join(dir, 'db'), CARDHOLD_DATABASE_URL: 'postgres://x@y/z' },
+      'CARDHOLD_DATABASE_URL',
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an optional YAML file, overridden by the environment; unknown keys are refused', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'cardhold-config-'));
+  try {
+    const file = path.join(dir, 'cardhold.yaml');
+    await writeFile(file, 'CARDHOLD_VAULT_PORT: 9443\nCARDHOLD_CVV_MAX_USES: 2\n');
+    const config = loadConfig({ CARDHOLD_CONFIG_FILE: file, CARDHOLD_CVV_MAX_USES: '1' }, dir);
+    assert.equal(config.vaultPort, 9443);
+    assert.equal(config.cvvMaxUses, 1);
+    await writeFile(file, 'CARDHOLD_VAULT_PROT: 9443\n');
+    badValue({ CARDHOLD_CONFIG_FILE: file }, 'CARDHOLD_VAULT_PROT');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('docs/configuration.md documents every setting and only real ones', async () => {
+  const doc = await readFile(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+  const documented = new Set(doc.match(/CARDHOLD_[A-Z_]+/g) ?? []);
+  for (const def of Object.values(settings)) assert.ok(documented.has(def.env), `${def.env} is documented`);
+  const known = new Set<string>([
+    ...Object.values(settings).map((s) => s.env as string),
+    'CARDHOLD_CONFIG_FILE',
+  ]);
+  for (const name of documented) {
+    const base = name.replace(/_FILE$/, '');
+    assert.ok(known.has(name) || known.has(base), `${name} in the docs exists in the code`);
+  }
+});

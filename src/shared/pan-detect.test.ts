@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { allTestPans } from '../../test/fixtures/cards.ts';
+import { findPans, luhnValid, maskPan, panRedaction, redactPans } from './pan-detect.ts';
+
+/** Appends the check digit that makes `body` Luhn-valid. */
+function withCheckDigit(body: string): string {
+  for (let d = 0; d <= 9; d++) if (luhnValid(body + d)) return body + d;
+  throw new Error('unreachable');
+}
+
+test('Luhn accepts every published test card and rejects a changed digit', () => {
+  for (const pan of allTestPans) {
+    assert.equal(luhnValid(pan), true, maskPan(pan));
+    const changed = pan.slice(0, -1) + String((Number(pan.at(-1)) + 1) % 10);
+    assert.equal(luhnValid(changed), false);
+  }
+  assert.equal(luhnValid(''), false);
+  assert.equal(luhnValid('42a2'), false);
+});
+
+test('finds PANs contiguous, spaced or hyphenated, and in JSON; ignores timestamps and short numbers', () => {
+  const pan = allTestPans[0] as string;
+  const spaced = pan.replace(/(\d{4})(?=\d)/g, '$1 ');
+  const hyphened = pan.replace(/(\d{4})(?=\d)/g, '$1-');
+  for (const text of [pan, `card=${pan};`, `{"pan":"${pan}"}`, spaced, hyphened, `x${hyphened}y`]) {
+    assert.equal(findPans(text).length, 1, text.replace(/\d/g, '#'));
+    assert.ok(!redactPans(text).includes(pan.slice(4, 12)));
+  }
+  for (const text of [
+    '2026-11-22T07:30:43.602Z',
+    'port 8443 pid 12345',
+    'id 123456789012',
+    'no digits here',
+  ]) {
+    assert.equal(findPans(text).length, 0, text);
+    assert.equal(redactPans(text), text);
+  }
+});
+
+test('property: after redaction no Luhn-valid 13–19 digit run survives, whatever surrounds it', () => {
+  const pan = fc
+    .tuple(fc.integer({ min: 12, max: 18 }), fc.stringMatching(/^[1-9][0-9]{17}$/))
+    .map(([len, digits]) => withCheckDigit(digits.slice(0, len)));
+  const noise = fc.string({ maxLength: 40 }).map((s) => s.replace(/\d/g, ''));
+  const separator = fc.constantFrom('', ' ', '-');
+  fc.assert(
+    fc.property(noise, pan, separator, noise, (before, p, sep, afterText) => {
+      const shown = sep ? p.replace(/(\d{4})(?=\d)/g, `$1${sep}`) : p;
+      const out = redactPans(`${before}${shown}${afterText}`);
+      assert.ok(out.includes(panRedaction));
+      assert.equal(findPans(out).length, 0);
+      assert.ok(!out.replace(/[ -]/g, '').includes(p));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('property: long digit runs that embed a PAN are redacted whole', () => {
+  fc.assert(
+    fc.property(fc.stringMatching(/^[0-9]{1,10}$/), fc.stringMatching(/^[0-9]{1,10}$/), (a, b) => {
+      const text = `${a}${allTestPans[0]}${b}`;
+      assert.equal(redactPans(text), panRedaction);
+    }),
+  );
+});
+
+test('masking shows at most the BIN and last four', () => {
+  assert.equal(maskPan('4242424242424242'), '42424242****4242');
+  assert.equal(maskPan('378282246310005'), '378282*****0005');
+});

@@ -265,7 +265,10 @@ for (const backend of backends()) {
           return { outcome, result: outcome };
         });
         assert.equal(await present(r.json.cvv_slot!.id), false, `gone after ${outcome}`);
-        assert.ok(held?.every((b) => b === 0), 'the CVV buffer was zeroed');
+        assert.ok(
+          held?.every((b) => b === 0),
+          'the CVV buffer was zeroed',
+        );
       }
 
       // A slot is bound to its token: presenting another token's id does not use it.

@@ -60,7 +60,7 @@ program
       process.stdout.write(
         result.applied.length === 0
           ? `cardhold: database is at migration ${result.current}, nothing to apply\n`
-          : `cardhold: applied ${result.applied.map((m) => `${m.version}_${m.name}`).join(', ')}\n`,
+          : `cardhold: applied ${result.applied.map((m) => `${String(m.version).padStart(3, '0')}_${m.name}`).join(', ')}\n`,
       );
     } finally {
       await sql.end();

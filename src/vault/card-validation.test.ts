@@ -33,6 +33,7 @@ test('brands by IIN range with their lengths', () => {
     diners: 'diners',
     jcb: 'jcb',
     unionpay: 'unionpay',
+    maestro12: 'maestro',
   };
   for (const [name, pan] of Object.entries(testCards)) assert.equal(check(pan).brand, expected[name], name);
   assert.equal(

@@ -1,11 +1,11 @@
 import { createHmac } from 'node:crypto';
 import type { Sql } from 'postgres';
 import { openRecord, sealRecord } from '../keys/envelope.ts';
-import type { KeyHierarchy } from '../keys/key-hierarchy.ts';
+import type { KeyHierarchy, VersionedKey } from '../keys/key-hierarchy.ts';
 import { CardholdError, type FieldError, isCardholdError } from '../shared/errors.ts';
 import { Secret } from '../shared/secret.ts';
 import { cvvLengthOf } from './card-brands.ts';
-import { validateCard, validateCvv } from './card-validation.ts';
+import { type ValidCard, validateCard, validateCvv } from './card-validation.ts';
 import type { CvvSlotOptions, CvvSlots, CvvSlotView } from './cvv-slots.ts';
 import { formatPreservingAlias, newId } from './identifiers.ts';
 
@@ -111,6 +111,28 @@ export class TokenService {
     const fingerprint = await this.#fingerprint(merchantId, card.pan);
     const pan = await this.#keys.active(merchantId, 'pan');
 
+    // A random alias can collide with one this merchant already has (same BIN and last four); such an
+    // attempt rolls back whole and is retried with a fresh alias.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#store(merchantId, request, card, fingerprint, pan, expiresAt, cvvOptions);
+      } catch (error) {
+        const aliasClash =
+          (error as { constraint_name?: string }).constraint_name === 'tokens_merchant_id_alias_key';
+        if (!aliasClash || attempt >= 5) throw error;
+      }
+    }
+  }
+
+  async #store(
+    merchantId: string,
+    request: TokenizeRequest,
+    card: ValidCard,
+    fingerprint: Buffer,
+    pan: VersionedKey,
+    expiresAt: Date | null,
+    cvvOptions: CvvSlotOptions | undefined,
+  ): Promise<TokenizeResult> {
     return this.#sql.begin(async (tx) => {
       if (request.dedup) {
         // Serialise dedup per merchant and card so two concurrent requests cannot both insert.

@@ -589,6 +589,20 @@ for (const backend of backends()) {
       assert.equal(read.json.id, created.json.token.id);
     });
 
+    test('alias collisions are retried, never surfaced: 20 aliases from a 90-value space all succeed', async () => {
+      // A 12-digit card leaves 2 random digits between BIN and last four, so collisions are near certain.
+      const replies = [];
+      for (let i = 0; i < 20; i++) {
+        replies.push(
+          await t.request<TokenizeReply>('POST', tokens(), {
+            body: card(testCards.maestro12, { format_preserving_alias: true }),
+          }),
+        );
+      }
+      assert.deepEqual(new Set(replies.map((r) => r.status)), new Set([201]));
+      assert.equal(new Set(replies.map((r) => r.json.token.alias)).size, 20);
+    });
+
     test('tokens with an expiry vanish once past it and the purge job deletes them', async () => {
       const created = await t.request<TokenizeReply>('POST', tokens(), {
         body: card(testCards.mastercard2series, {

@@ -133,53 +133,67 @@ export class TokenService {
     expiresAt: Date | null,
     cvvOptions: CvvSlotOptions | undefined,
   ): Promise<TokenizeResult> {
+    // Only dedup needs a transaction (for its advisory lock); a plain tokenize is one INSERT.
+    if (!request.dedup)
+      return this.#insert(this.#sql, merchantId, request, card, fingerprint, pan, expiresAt, cvvOptions);
     return this.#sql.begin(async (tx) => {
-      if (request.dedup) {
-        // Serialise dedup per merchant and card so two concurrent requests cannot both insert.
-        await tx`select pg_advisory_xact_lock(hashtextextended(${merchantId + ':' + fingerprint.toString('hex')}, 0))`;
-        const existing = await tx<TokenRow[]>`
-          select ${tx.unsafe(viewColumns)} from vault.tokens
-          where merchant_id = ${merchantId} and fingerprint = ${fingerprint}
-            and (expires_at is null or expires_at > now())
-          order by created_at limit 1`;
-        const found = existing[0];
-        if (found) {
-          const slot = request.cvv
-            ? await this.#cvv.create(merchantId, found.id, request.cvv, cvvOptions)
-            : null;
-          return { token: toView(found), deduplicated: true, cvv_slot: slot };
-        }
+      const db = tx as unknown as Sql;
+      // Serialise dedup per merchant and card so two concurrent requests cannot both insert.
+      await db`select pg_advisory_xact_lock(hashtextextended(${merchantId + ':' + fingerprint.toString('hex')}, 0))`;
+      const existing = await db<TokenRow[]>`
+        select ${db.unsafe(viewColumns)} from vault.tokens
+        where merchant_id = ${merchantId} and fingerprint = ${fingerprint}
+          and (expires_at is null or expires_at > now())
+        order by created_at limit 1`;
+      const found = existing[0];
+      if (found) {
+        const slot = request.cvv
+          ? await this.#cvv.create(merchantId, found.id, request.cvv, cvvOptions)
+          : null;
+        return { token: toView(found), deduplicated: true, cvv_slot: slot };
       }
-
-      const id = newId('tok');
-      const alias = request.formatPreservingAlias ? formatPreservingAlias(card.pan.expose()) : null;
-      const payload = Buffer.from(
-        JSON.stringify({ pan: card.pan.expose(), name: card.holderName ?? null }),
-        'utf8',
-      );
-      let sealed: ReturnType<typeof sealRecord>;
-      try {
-        sealed = sealRecord(pan.key, payload, panAad(merchantId, id, pan.version));
-      } finally {
-        payload.fill(0);
-      }
-      // The CVV slot is created before the row commits; if the insert then fails the slot is destroyed,
-      // and if the slot cannot be created the transaction rolls back: never one without the other.
-      const slot = request.cvv ? await this.#cvv.create(merchantId, id, request.cvv, cvvOptions) : null;
-      try {
-        const rows = await tx<TokenRow[]>`
-          insert into vault.tokens (id, merchant_id, alias, fingerprint, ciphertext, wrapped_dek, kek_version,
-            brand, bin, last4, pan_length, exp_month, exp_year, expires_at)
-          values (${id}, ${merchantId}, ${alias}, ${fingerprint}, ${sealed.ciphertext}, ${sealed.wrappedDataKey},
-            ${pan.version}, ${card.brand}, ${card.bin}, ${card.last4}, ${card.panLength}, ${card.expMonth},
-            ${card.expYear}, ${expiresAt})
-          returning ${tx.unsafe(viewColumns)}`;
-        return { token: toView(rows[0] as TokenRow), deduplicated: false, cvv_slot: slot };
-      } catch (error) {
-        if (slot) await this.#cvv.destroy(merchantId, slot.id).catch(() => undefined);
-        throw error;
-      }
+      return this.#insert(db, merchantId, request, card, fingerprint, pan, expiresAt, cvvOptions);
     });
+  }
+
+  async #insert(
+    db: Sql,
+    merchantId: string,
+    request: TokenizeRequest,
+    card: ValidCard,
+    fingerprint: Buffer,
+    pan: VersionedKey,
+    expiresAt: Date | null,
+    cvvOptions: CvvSlotOptions | undefined,
+  ): Promise<TokenizeResult> {
+    const id = newId('tok');
+    const alias = request.formatPreservingAlias ? formatPreservingAlias(card.pan.expose()) : null;
+    const payload = Buffer.from(
+      JSON.stringify({ pan: card.pan.expose(), name: card.holderName ?? null }),
+      'utf8',
+    );
+    let sealed: ReturnType<typeof sealRecord>;
+    try {
+      sealed = sealRecord(pan.key, payload, panAad(merchantId, id, pan.version));
+    } finally {
+      payload.fill(0);
+    }
+    // The CVV slot is created before the row is written; if the insert then fails the slot is destroyed,
+    // and if the slot cannot be created nothing is written: never one without the other.
+    const slot = request.cvv ? await this.#cvv.create(merchantId, id, request.cvv, cvvOptions) : null;
+    try {
+      const rows = await db<TokenRow[]>`
+        insert into vault.tokens (id, merchant_id, alias, fingerprint, ciphertext, wrapped_dek, kek_version,
+          brand, bin, last4, pan_length, exp_month, exp_year, expires_at)
+        values (${id}, ${merchantId}, ${alias}, ${fingerprint}, ${sealed.ciphertext}, ${sealed.wrappedDataKey},
+          ${pan.version}, ${card.brand}, ${card.bin}, ${card.last4}, ${card.panLength}, ${card.expMonth},
+          ${card.expYear}, ${expiresAt})
+        returning ${db.unsafe(viewColumns)}`;
+      return { token: toView(rows[0] as TokenRow), deduplicated: false, cvv_slot: slot };
+    } catch (error) {
+      if (slot) await this.#cvv.destroy(merchantId, slot.id).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** A new CVV for an existing token, e.g. a returning customer confirming their card. */

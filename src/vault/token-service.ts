@@ -79,6 +79,17 @@ interface TokenRow {
   expires_at: Date | null;
 }
 
+/** A validated card with everything derived from it, ready to be stored. */
+interface PreparedCard {
+  merchantId: string;
+  request: TokenizeRequest;
+  card: ValidCard;
+  fingerprint: Buffer;
+  pan: VersionedKey;
+  expiresAt: Date | null;
+  cvvOptions: CvvSlotOptions | undefined;
+}
+
 const viewColumns = 'id, alias, brand, bin, last4, exp_month, exp_year, fingerprint, created_at, expires_at';
 
 /**
@@ -113,9 +124,10 @@ export class TokenService {
 
     // A random alias can collide with one this merchant already has (same BIN and last four); such an
     // attempt rolls back whole and is retried with a fresh alias.
+    const prepared: PreparedCard = { merchantId, request, card, fingerprint, pan, expiresAt, cvvOptions };
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#store(merchantId, request, card, fingerprint, pan, expiresAt, cvvOptions);
+        return await this.#store(prepared);
       } catch (error) {
         const aliasClash =
           (error as { constraint_name?: string }).constraint_name === 'tokens_merchant_id_alias_key';
@@ -124,18 +136,10 @@ export class TokenService {
     }
   }
 
-  async #store(
-    merchantId: string,
-    request: TokenizeRequest,
-    card: ValidCard,
-    fingerprint: Buffer,
-    pan: VersionedKey,
-    expiresAt: Date | null,
-    cvvOptions: CvvSlotOptions | undefined,
-  ): Promise<TokenizeResult> {
+  async #store(prepared: PreparedCard): Promise<TokenizeResult> {
+    const { merchantId, request, fingerprint, cvvOptions } = prepared;
     // Only dedup needs a transaction (for its advisory lock); a plain tokenize is one INSERT.
-    if (!request.dedup)
-      return this.#insert(this.#sql, merchantId, request, card, fingerprint, pan, expiresAt, cvvOptions);
+    if (!request.dedup) return this.#insert(this.#sql, prepared);
     return this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
       // Serialise dedup per merchant and card so two concurrent requests cannot both insert.
@@ -152,20 +156,12 @@ export class TokenService {
           : null;
         return { token: toView(found), deduplicated: true, cvv_slot: slot };
       }
-      return this.#insert(db, merchantId, request, card, fingerprint, pan, expiresAt, cvvOptions);
+      return this.#insert(db, prepared);
     });
   }
 
-  async #insert(
-    db: Sql,
-    merchantId: string,
-    request: TokenizeRequest,
-    card: ValidCard,
-    fingerprint: Buffer,
-    pan: VersionedKey,
-    expiresAt: Date | null,
-    cvvOptions: CvvSlotOptions | undefined,
-  ): Promise<TokenizeResult> {
+  async #insert(db: Sql, prepared: PreparedCard): Promise<TokenizeResult> {
+    const { merchantId, request, card, fingerprint, pan, expiresAt, cvvOptions } = prepared;
     const id = newId('tok');
     const alias = request.formatPreservingAlias ? formatPreservingAlias(card.pan.expose()) : null;
     const payload = Buffer.from(

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, type KeyObject, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type KeyObject } from 'node:crypto';
+import { randomPooled } from './random-pool.ts';
 import { CardholdError } from '../shared/errors.ts';
 
 const IV_BYTES = 12;
@@ -6,7 +7,7 @@ const TAG_BYTES = 16;
 
 /** AES-256-GCM: output is iv ‖ tag ‖ ciphertext, the AAD binds the data to its context. */
 export function seal(key: KeyObject | Buffer, plaintext: Buffer, aad: Buffer): Buffer {
-  const iv = randomBytes(IV_BYTES);
+  const iv = randomPooled(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(aad);
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);

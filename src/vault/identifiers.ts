@@ -1,18 +1,24 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
+import { randomPooled } from '../keys/random-pool.ts';
 import { luhnValid } from '../shared/pan-detect.ts';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
-/** 128 random bits as 22 base62 characters: opaque, URL-safe, not derivable from anything. */
+/**
+ * At least `bytes`×8 random bits as base62 characters (16 bytes: 22 characters), opaque and URL-safe.
+ * Each character comes from one random byte below 248 (= 4×62), so every character is uniform; bytes
+ * at 248 or above are discarded rather than folded in, which would bias the first characters.
+ */
 export function randomBase62(bytes = 16): string {
-  let n = BigInt(`0x${randomBytes(bytes).toString('hex')}`);
   const width = Math.ceil((bytes * 8) / Math.log2(62));
   let out = '';
-  while (n > 0n) {
-    out = ALPHABET[Number(n % 62n)] + out;
-    n /= 62n;
+  while (out.length < width) {
+    for (const byte of randomPooled(width + 8)) {
+      if (byte < 248) out += ALPHABET[byte % 62];
+      if (out.length === width) break;
+    }
   }
-  return out.padStart(width, '0');
+  return out;
 }
 
 export const newId = (prefix: 'tok' | 'cvv' | 'mer' | 'key') => `${prefix}_${randomBase62()}`;

@@ -83,6 +83,7 @@ export async function createServer(options: ServerOptions): Promise<AppInstance>
     sendProblem(reply, toProblem(new CardholdError('route_not_found'), String(request.id))),
   );
 
+  const logRequests = options.logger.isLevelEnabled('info');
   // Set once per request, synchronously: these headers never depend on the response.
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(request.url.startsWith('/docs') ? docsHeaders : apiHeaders);
@@ -91,7 +92,7 @@ export async function createServer(options: ServerOptions): Promise<AppInstance>
   });
   app.addHook('onResponse', (request, reply, done) => {
     // The route pattern, not the URL: ids and query strings stay out of the access log.
-    if (request.log.isLevelEnabled('info')) {
+    if (logRequests) {
       request.log.info(
         {
           method: request.method,

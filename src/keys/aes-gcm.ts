@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, type KeyObject } from 'node:crypto';
-import { randomPooled } from './random-pool.ts';
 import { CardholdError } from '../shared/errors.ts';
+import { randomPooled } from './random-pool.ts';
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;

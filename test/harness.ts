@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import postgres, { type Sql } from 'postgres';
 import { Agent, fetch } from 'undici';
+import type { AccessContext } from '../src/audit/events.ts';
 import { loadConfig } from '../src/config/config.ts';
 import type { ServiceRole } from '../src/keys/local-ca.ts';
 import { type RunningPlatform, startPlatform } from '../src/platform/platform.ts';
@@ -33,6 +34,8 @@ export interface TestPlatform {
   vaultUrl: string;
   apiUrl: string;
   merchantId: string;
+  /** The demo merchant as an internal caller, for calling vault services directly. */
+  access: AccessContext;
   secretKey: string;
   adminToken: string;
   /** Superuser connection to the same database, for inspecting raw rows. */
@@ -44,7 +47,8 @@ export interface TestPlatform {
     url: string,
     options?: { body?: unknown; rawBody?: string; key?: string | null; headers?: Record<string, string> },
   ): Promise<HttpResult<T>>;
-  close(): Promise<void>;
+  /** Stops the platform; `keepDataDir` leaves the embedded database for a restart on the same directory. */
+  close(options?: { keepDataDir?: boolean }): Promise<void>;
 }
 
 /**
@@ -55,14 +59,17 @@ export interface TestPlatform {
 export async function startTestPlatform(
   backend: Backend,
   name: string,
-  options: { roles?: ServiceRole[]; env?: Record<string, string> } = {},
+  options: { roles?: ServiceRole[]; env?: Record<string, string>; dataDir?: string } = {},
 ): Promise<TestPlatform> {
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'cardhold-test-'));
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'cardhold-test-')));
   const env: Record<string, string | undefined> = {
     CARDHOLD_DATA_DIR: dataDir,
     CARDHOLD_VAULT_PORT: '0',
     CARDHOLD_API_PORT: '0',
     CARDHOLD_ACQUIRER_PORT: '0',
+    CARDHOLD_VAULT_METRICS_PORT: '0',
+    CARDHOLD_API_METRICS_PORT: '0',
+    CARDHOLD_ACQUIRER_METRICS_PORT: '0',
     CARDHOLD_LOG_LEVEL: 'debug',
     CARDHOLD_PURGE_INTERVAL_SECONDS: '3600',
     ...options.env,
@@ -130,6 +137,11 @@ export async function startTestPlatform(
     vaultUrl: platform.urls.vault ?? '',
     apiUrl: platform.urls.api ?? '',
     merchantId: demo.merchant.id,
+    access: {
+      merchantId: demo.merchant.id,
+      actor: { type: 'service', id: 'test-harness' },
+      origin: { origin: 'host:test', userAgent: 'cardhold-test', requestId: 'test-request' },
+    },
     secretKey: demo.apiKey.secret.expose(),
     adminToken,
     adminSql,
@@ -161,16 +173,49 @@ export async function startTestPlatform(
         json: json as T,
       };
     },
-    async close() {
+    async close(closeOptions = {}) {
+      await dumpAuditTrail(adminSql, `${path.basename(logFile, '.log')}.jsonl`, [
+        demo.apiKey.secret.expose(),
+        adminToken,
+      ]);
       await platform.close();
       await agent.close();
       await adminSql.end();
       redis?.disconnect();
       await dropDatabase?.();
-      await rm(dataDir, { recursive: true, force: true });
+      if (!closeOptions.keepDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
 
 /** Expiry a couple of years ahead, so tests do not age. */
 export const futureYear = new Date().getUTCFullYear() + 2;
+
+/**
+ * Writes the platform's audit records (without their hashes, which are not data) to test-output/audit,
+ * where the global teardown scans them for card data with everything else the system wrote; and fails
+ * at once if a known secret or anything shaped like an API key secret is in them.
+ */
+async function dumpAuditTrail(adminSql: Sql, file: string, secrets: string[]): Promise<void> {
+  let rows: readonly unknown[];
+  try {
+    rows = await adminSql`
+    select seq, lane, lane_seq, occurred_at, actor_type, actor_id, action, resource_type, resource_id,
+      merchant_id, outcome, reason, origin, user_agent, request_id, service, details
+    from audit.records order by seq`;
+  } catch (error) {
+    // Only a test that stopped the database itself (readiness) gets here; it wrote no card data.
+    if (['ENOENT', 'ECONNREFUSED'].includes((error as { code?: string }).code ?? '')) return;
+    throw error;
+  }
+  const text = rows.map((row) => JSON.stringify(row)).join('\n');
+  for (const secret of secrets) {
+    if (secret && text.includes(secret)) throw new Error(`a secret appears in the audit trail (${file})`);
+  }
+  if (/(sk|pk)_(test|live)_[0-9A-Za-z]{43}|adm_[A-Za-z0-9_-]{43}/.test(text)) {
+    throw new Error(`something shaped like a credential appears in the audit trail (${file})`);
+  }
+  const dir = path.resolve('test-output', 'audit');
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, file), `${text}\n`);
+}

@@ -1,5 +1,6 @@
 import { type AppInstance, createServer, type TlsMaterial } from '../http/create-server.ts';
 import { registerHealth } from '../http/health.ts';
+import type { RoleMetrics } from '../http/metrics.ts';
 import type { Logger } from '../shared/logger.ts';
 
 /**
@@ -11,6 +12,7 @@ export async function createTestAcquirer(options: {
   tls: TlsMaterial;
   bodyLimit: number;
   version: string;
+  metrics?: RoleMetrics | undefined;
 }): Promise<AppInstance> {
   const app = await createServer({
     role: 'acquirer',
@@ -20,6 +22,7 @@ export async function createTestAcquirer(options: {
     title: 'cardhold test acquirer',
     description: 'A deterministic stand-in for a card processor, for tests and demos.',
     version: options.version,
+    metrics: options.metrics,
   });
   registerHealth(app, {});
   return app;

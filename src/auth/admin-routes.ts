@@ -1,9 +1,10 @@
 import { Type } from 'typebox';
+import type { AuditTrail } from '../audit/audit-trail.ts';
 import type { AppInstance } from '../http/create-server.ts';
 import type { Secret } from '../shared/secret.ts';
 import { apiKeyIdPattern, merchantIdPattern } from '../vault/identifiers.ts';
 import type { IssuedApiKey } from './api-keys.ts';
-import { requireAdmin } from './authenticate.ts';
+import { adminAccess, requireAdmin } from './authenticate.ts';
 import type { Merchants } from './merchants.ts';
 import { scopes } from './scopes.ts';
 
@@ -53,10 +54,15 @@ const issued = (key: IssuedApiKey) => ({ ...key, object: 'api_key' as const, sec
 
 export function registerAdminRoutes(
   app: AppInstance,
-  deps: { merchants: Merchants; adminToken: Secret<string> | undefined; environment: 'test' | 'live' },
+  deps: {
+    merchants: Merchants;
+    adminToken: Secret<string> | undefined;
+    environment: 'test' | 'live';
+    trail: AuditTrail;
+  },
 ): void {
   const { merchants } = deps;
-  const preHandler = requireAdmin(deps.adminToken);
+  const preHandler = requireAdmin(deps.adminToken, deps.trail);
   const security = [{ adminToken: [] }];
 
   app.post(
@@ -75,7 +81,11 @@ export function registerAdminRoutes(
       },
     },
     async (request, reply) => {
-      const { merchant, apiKey } = await merchants.create(request.body.name, deps.environment);
+      const { merchant, apiKey } = await merchants.create(
+        adminAccess(request),
+        request.body.name,
+        deps.environment,
+      );
       return reply
         .code(201)
         .send({ merchant: { ...merchant, object: 'merchant' as const }, api_key: issued(apiKey) });
@@ -94,7 +104,10 @@ export function registerAdminRoutes(
         response: { 200: Merchant },
       },
     },
-    async (request) => ({ ...(await merchants.get(request.params.id)), object: 'merchant' as const }),
+    async (request) => ({
+      ...(await merchants.get(adminAccess(request), request.params.id)),
+      object: 'merchant' as const,
+    }),
   );
 
   app.post(
@@ -118,7 +131,7 @@ export function registerAdminRoutes(
       },
     },
     async (request, reply) => {
-      const key = await merchants.issueKey(request.params.id, {
+      const key = await merchants.issueKey(adminAccess(request), request.params.id, {
         scopes: request.body.scopes,
         label: request.body.label,
         expiresAt: request.body.expires_at ? new Date(request.body.expires_at) : undefined,
@@ -141,7 +154,10 @@ export function registerAdminRoutes(
     },
     async (request) => ({
       object: 'list' as const,
-      data: (await merchants.listKeys(request.params.id)).map((k) => ({ ...k, object: 'api_key' as const })),
+      data: (await merchants.listKeys(adminAccess(request), request.params.id)).map((k) => ({
+        ...k,
+        object: 'api_key' as const,
+      })),
     }),
   );
 
@@ -158,7 +174,7 @@ export function registerAdminRoutes(
       },
     },
     async (request) => ({
-      ...(await merchants.revokeKey(request.params.id, request.params.keyId)),
+      ...(await merchants.revokeKey(adminAccess(request), request.params.id, request.params.keyId)),
       object: 'api_key' as const,
     }),
   );

@@ -1,9 +1,17 @@
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { userInfo } from 'node:os';
 import { Command } from 'commander';
+import type { Sql } from 'postgres';
+import { loadPublicSigningKeys } from '../audit/audit-keys.ts';
+import { exportRecords } from '../audit/export.ts';
+import { openAudit } from '../audit/open-audit.ts';
+import { type VerifyReport, verifyTrail } from '../audit/verify.ts';
 import { ConfigError, describeConfig } from '../config/config.ts';
+import { openKeyProvider } from '../keys/open-key-provider.ts';
 import { version } from '../platform/version.ts';
-import { connectAs } from '../storage/database-target.ts';
-import { startEmbeddedPostgres } from '../storage/embedded-postgres.ts';
 import { migrate } from '../storage/migrate.ts';
+import { openAdminDatabase } from './admin-database.ts';
 import { configOrExit, loggerFor, runRoles } from './run-roles.ts';
 
 const program = new Command()
@@ -37,24 +45,8 @@ program
   .action(async () => {
     const config = configOrExit();
     const logger = await loggerFor(config);
-    let stopEmbedded: (() => Promise<void>) | undefined;
-    let sql: ReturnType<typeof connectAs>;
-    if (config.databaseUrl) {
-      sql = connectAs({ kind: 'url', url: config.databaseUrl.expose() }, undefined, {
-        applicationName: 'cardhold-migrate',
-        max: 1,
-      });
-    } else if (config.mode === 'development') {
-      const embedded = await startEmbeddedPostgres(config.dataDir, logger);
-      stopEmbedded = () => embedded.stop();
-      sql = connectAs(
-        embedded.target,
-        { user: embedded.adminUser, password: embedded.adminPassword },
-        { applicationName: 'cardhold-migrate', max: 1 },
-      );
-    } else {
-      throw new ConfigError('CARDHOLD_DATABASE_URL', 'is required to migrate in production mode');
-    }
+    const database = await openAdminDatabase(config, logger, 'cardhold-migrate');
+    const sql = database.sql;
     try {
       const result = await migrate(sql);
       process.stdout.write(
@@ -63,10 +55,121 @@ program
           : `cardhold: applied ${result.applied.map((m) => `${String(m.version).padStart(3, '0')}_${m.name}`).join(', ')}\n`,
       );
     } finally {
-      await sql.end();
-      await stopEmbedded?.();
+      await database.close();
     }
   });
+
+const auditLog = program.command('audit-log').description('verify, export and inspect the audit trail');
+
+auditLog
+  .command('verify')
+  .description(
+    'check every record hash, chain link and checkpoint signature; exit 3 naming the first bad record',
+  )
+  .option('--from-checkpoint <id>', 'start from this checkpoint instead of the first record')
+  .option('--json', 'print the full report as JSON')
+  .action(async (options: { fromCheckpoint?: string; json?: boolean }) => {
+    await withAuditTools('verify', async ({ sql, record }) => {
+      await record('audit.verify', options.fromCheckpoint ?? 'all');
+      const report = await verifyTrail(
+        sql,
+        options.fromCheckpoint ? { fromCheckpoint: options.fromCheckpoint } : {},
+      );
+      if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else process.stdout.write(describeReport(report));
+      if (!report.ok) process.exitCode = 3;
+    });
+  });
+
+auditLog
+  .command('export')
+  .description('write the records of a time range as JSON lines (to stdout, or --out FILE)')
+  .requiredOption('--from <time>', 'ISO 8601 start, inclusive')
+  .requiredOption('--to <time>', 'ISO 8601 end, exclusive')
+  .option('--out <file>', 'write to this new file (created 0600) instead of stdout')
+  .action(async (options: { from: string; to: string; out?: string }) => {
+    await withAuditTools('export', async ({ sql, record }) => {
+      const range = { from: new Date(options.from), to: new Date(options.to) };
+      await record('audit.read', `${options.from}/${options.to}`);
+      const file = options.out ? createWriteStream(options.out, { flags: 'wx', mode: 0o600 }) : undefined;
+      const out = file ?? process.stdout;
+      const count = await exportRecords(sql, range, async (line) => {
+        if (!out.write(line)) await once(out, 'drain');
+      });
+      if (file) await new Promise<void>((resolve) => file.end(resolve));
+      process.stderr.write(`cardhold: exported ${count} audit records\n`);
+    });
+  });
+
+auditLog
+  .command('public-keys')
+  .description('print the Ed25519 public keys that verify checkpoints (PEM)')
+  .action(async () => {
+    await withAuditTools('public-keys', async ({ sql }) => {
+      for (const key of await loadPublicSigningKeys(sql)) {
+        process.stdout.write(
+          `# audit signing key version ${key.version}, created ${key.createdAt.toISOString()}\n`,
+        );
+        process.stdout.write(key.publicKey.export({ format: 'pem', type: 'spki' }).toString());
+      }
+    });
+  });
+
+function describeReport(report: VerifyReport): string {
+  const summary = `cardhold: ${report.records_checked} records in ${report.lanes_checked} lanes, ${report.checkpoints_checked} checkpoints checked\n`;
+  if (report.ok) return `${summary}cardhold: the audit trail is intact\n`;
+  const p = report.first_problem;
+  const where = [
+    p?.seq ? `record ${p.seq}` : '',
+    p?.lane !== undefined ? `lane ${p.lane} position ${p.lane_seq}` : '',
+    p?.checkpoint ? `checkpoint ${p.checkpoint}` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return `${summary}cardhold: the audit trail FAILED verification (${report.problems_total} problems); first: ${p?.kind} at ${where}: ${p?.detail}\n`;
+}
+
+/** Runs an audit-log command with an admin connection and a trail that records what it reads. */
+async function withAuditTools(
+  command: string,
+  run: (tools: {
+    sql: Sql;
+    record: (action: 'audit.verify' | 'audit.read', resource: string) => Promise<void>;
+  }) => Promise<void>,
+): Promise<void> {
+  const config = configOrExit();
+  const logger = await loggerFor(config);
+  const database = await openAdminDatabase(config, logger, `cardhold-audit-${command}`);
+  const provider = await openKeyProvider(config);
+  try {
+    const audit = await openAudit({
+      sql: database.sql,
+      provider,
+      service: 'cli',
+      config,
+      logger,
+      signCheckpoints: false,
+      announce: false,
+    });
+    const record = (action: 'audit.verify' | 'audit.read', resource: string) =>
+      audit.trail.record({
+        action,
+        actor: { type: 'user', id: `os:${userInfo().username}` },
+        resource: { type: 'audit_trail', id: resource },
+        merchantId: null,
+        outcome: 'success',
+        origin: { ...audit.trail.selfOrigin, userAgent: `cardhold audit-log ${command}` },
+      });
+    try {
+      await run({ sql: database.sql, record });
+    } finally {
+      await audit.close();
+    }
+  } finally {
+    await provider.close();
+    await database.close();
+  }
+}
 
 program
   .command('config')

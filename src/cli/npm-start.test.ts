@@ -45,6 +45,9 @@ test('npm start serves HTTPS on embedded defaults, tokenizes, and stops cleanly 
     CARDHOLD_VAULT_PORT: '0',
     CARDHOLD_API_PORT: '0',
     CARDHOLD_ACQUIRER_PORT: '0',
+    CARDHOLD_VAULT_METRICS_PORT: '0',
+    CARDHOLD_API_METRICS_PORT: '0',
+    CARDHOLD_ACQUIRER_METRICS_PORT: '0',
     CARDHOLD_LOG_FILE: logFile,
   });
   // detached: its own process group, so SIGTERM reaches npm and cardhold as a terminal's Ctrl-C would.

@@ -77,6 +77,8 @@ export async function runRoles(roles: readonly ServiceRole[], options: { demo: b
   const lines = ['', `cardhold ${config.mode} mode: ${roles.join(', ')} running`];
   for (const [role, url] of Object.entries(platform.urls))
     lines.push(`  ${role.padEnd(9)} ${url}   (OpenAPI: ${url}/docs)`);
+  for (const [role, url] of Object.entries(platform.metricsUrls))
+    lines.push(`  ${role.padEnd(9)} metrics: ${url}`);
   lines.push(`  trust this CA for HTTPS: ${platform.caFile}`);
   if (platform.adminTokenFile) lines.push(`  admin token (for /v1/merchants): in ${platform.adminTokenFile}`);
   if (platform.demo) {

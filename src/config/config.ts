@@ -13,6 +13,10 @@ export interface Config {
   vaultPort: number;
   apiPort: number;
   acquirerPort: number;
+  metricsHost: string | undefined;
+  vaultMetricsPort: number;
+  apiMetricsPort: number;
+  acquirerMetricsPort: number;
   databaseUrl: Secret<string> | undefined;
   vaultDatabaseUrl: Secret<string> | undefined;
   apiDatabaseUrl: Secret<string> | undefined;
@@ -29,6 +33,11 @@ export interface Config {
   purgeIntervalSeconds: number;
   shutdownGraceSeconds: number;
   apiKeyCacheSeconds: number;
+  auditLanes: number;
+  auditCheckpointRecords: number;
+  auditCheckpointSeconds: number;
+  auditStream: 'none' | 'stdout' | 'file';
+  auditStreamFile: string | undefined;
 }
 
 /** A bad setting: names the variable and what is wrong, never the value. */
@@ -55,6 +64,9 @@ export function loadConfig(env: Source = process.env, cwd = process.cwd()): Conf
     raw[name] = resolveSetting(def, env, fileValues, cwd);
   }
   const config = raw as unknown as Config;
+  if (config.auditStream === 'file' && !config.auditStreamFile) {
+    throw new ConfigError('CARDHOLD_AUDIT_STREAM_FILE', 'is required when CARDHOLD_AUDIT_STREAM is file');
+  }
   checkMode(config);
   return config;
 }

@@ -61,6 +61,36 @@ export const settings = {
     max: 65535,
     description: 'HTTPS port of the test acquirer role (0 picks a free port).',
   },
+  metricsHost: {
+    env: 'CARDHOLD_METRICS_HOST',
+    type: 'string',
+    description:
+      'Address the Prometheus metrics servers listen on. Unset: the same as CARDHOLD_HOST. Keep it on a network only the scraper reaches.',
+  },
+  vaultMetricsPort: {
+    env: 'CARDHOLD_VAULT_METRICS_PORT',
+    type: 'integer',
+    default: 9464,
+    min: 0,
+    max: 65535,
+    description: "HTTPS port serving the vault role's Prometheus /metrics (0 picks a free port).",
+  },
+  apiMetricsPort: {
+    env: 'CARDHOLD_API_METRICS_PORT',
+    type: 'integer',
+    default: 9465,
+    min: 0,
+    max: 65535,
+    description: "HTTPS port serving the api role's Prometheus /metrics (0 picks a free port).",
+  },
+  acquirerMetricsPort: {
+    env: 'CARDHOLD_ACQUIRER_METRICS_PORT',
+    type: 'integer',
+    default: 9466,
+    min: 0,
+    max: 65535,
+    description: "HTTPS port serving the test acquirer role's Prometheus /metrics (0 picks a free port).",
+  },
   databaseUrl: {
     env: 'CARDHOLD_DATABASE_URL',
     type: 'url',
@@ -122,6 +152,45 @@ export const settings = {
     env: 'CARDHOLD_LOG_FILE',
     type: 'path',
     description: 'Write JSON logs to this file instead of stdout.',
+  },
+  auditLanes: {
+    env: 'CARDHOLD_AUDIT_LANES',
+    type: 'integer',
+    default: 8,
+    min: 1,
+    max: 64,
+    description:
+      'Hash chains ("lanes") each process writes audit records into, so concurrent requests do not queue behind one chain head.',
+  },
+  auditCheckpointRecords: {
+    env: 'CARDHOLD_AUDIT_CHECKPOINT_RECORDS',
+    type: 'integer',
+    default: 1000,
+    min: 1,
+    max: 1_000_000,
+    description: 'Sign an audit checkpoint after this many records written by the vault process.',
+  },
+  auditCheckpointSeconds: {
+    env: 'CARDHOLD_AUDIT_CHECKPOINT_SECONDS',
+    type: 'integer',
+    default: 60,
+    min: 1,
+    max: 86_400,
+    description:
+      'Sign an audit checkpoint at least this often when records were added; bounds how much of the tail an attacker with database access could rewrite undetected.',
+  },
+  auditStream: {
+    env: 'CARDHOLD_AUDIT_STREAM',
+    type: 'enum',
+    values: ['none', 'stdout', 'file'],
+    default: 'none',
+    description:
+      'Also stream committed audit records as JSON lines (for Fluentd or Filebeat): to stdout, or appended to CARDHOLD_AUDIT_STREAM_FILE.',
+  },
+  auditStreamFile: {
+    env: 'CARDHOLD_AUDIT_STREAM_FILE',
+    type: 'path',
+    description: 'File the audit stream is appended to (mode 0600) when CARDHOLD_AUDIT_STREAM=file.',
   },
   cvvTtlSeconds: {
     env: 'CARDHOLD_CVV_TTL_SECONDS',

@@ -12,6 +12,7 @@ import Fastify, {
 import { CardholdError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { redactPans } from '../shared/pan-detect.ts';
+import type { RoleMetrics } from './metrics.ts';
 import { problemHandler, sendProblem, toProblem } from './problem.ts';
 import { compileValidator } from './validation.ts';
 
@@ -37,6 +38,8 @@ export interface ServerOptions {
   title: string;
   description: string;
   version: string;
+  /** The role's Prometheus metrics; every response is counted and timed by route pattern. */
+  metrics?: RoleMetrics | undefined;
 }
 
 const docsHeaders = {
@@ -84,6 +87,7 @@ export async function createServer(options: ServerOptions): Promise<AppInstance>
   );
 
   const logRequests = options.logger.isLevelEnabled('info');
+  const metrics = options.metrics;
   // Set once per request, synchronously: these headers never depend on the response.
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(request.url.startsWith('/docs') ? docsHeaders : apiHeaders);
@@ -91,12 +95,14 @@ export async function createServer(options: ServerOptions): Promise<AppInstance>
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {
-    // The route pattern, not the URL: ids and query strings stay out of the access log.
+    // The route pattern, not the URL: ids and query strings stay out of the access log and the metrics.
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics?.observeRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
     if (logRequests) {
       request.log.info(
         {
           method: request.method,
-          route: request.routeOptions.url ?? 'unmatched',
+          route,
           status: reply.statusCode,
           ms: Math.round(reply.elapsedTime * 10) / 10,
         },

@@ -8,7 +8,11 @@ export type ReadinessCheck = () => Promise<void>;
  * (database, volatile store, key provider) and is 503 when any fails, so no traffic reaches a replica
  * that cannot serve card data safely.
  */
-export function registerHealth(app: AppInstance, checks: Record<string, ReadinessCheck>): void {
+export function registerHealth(
+  app: AppInstance,
+  checks: Record<string, ReadinessCheck>,
+  options: { onFailure?: (check: string, error: unknown) => void } = {},
+): void {
   app.get(
     '/healthz',
     { schema: { hide: true, response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
@@ -22,9 +26,10 @@ export function registerHealth(app: AppInstance, checks: Record<string, Readines
         try {
           await withTimeout(check(), 2000);
           results[name] = 'ok';
-        } catch {
+        } catch (error) {
           results[name] = 'failing';
           ready = false;
+          options.onFailure?.(name, error);
         }
       }),
     );

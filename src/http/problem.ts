@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { CardholdError, type ErrorCode, errorCatalog, type FieldError } from '../shared/errors.ts';
+import { isDatabaseUnavailable } from '../storage/database.ts';
 import { toFieldErrors } from './validation.ts';
 
 export interface Problem {
@@ -57,6 +58,8 @@ export function toProblem(error: unknown, requestId: string): Problem {
       break;
   }
   if (error instanceof SyntaxError) return base('body_not_json', undefined, 'body');
+  // Fail closed, and say why: a database that cannot be reached is a 503 like the other dependencies.
+  if (isDatabaseUnavailable(error)) return base('storage_unavailable');
   const status = typeof fe?.statusCode === 'number' ? fe.statusCode : 500;
   if (status >= 400 && status < 500) return base('request_invalid', 'The request is malformed');
   return base('internal_error');

@@ -3,6 +3,15 @@ import type { Sql } from 'postgres';
 import { CardholdError, isCardholdError } from '../shared/errors.ts';
 import type { KeyProvider, KeyPurpose } from './key-provider.ts';
 
+/**
+ * Wraps a key's creation: runs `create` on a transaction of its choosing (true when this writer's key
+ * won) and commits what it records with it.
+ */
+export type KeyCreatedHook = (
+  key: { merchantId: string; purpose: KeyPurpose; version: number },
+  create: (db: Sql) => Promise<boolean>,
+) => Promise<void>;
+
 export interface VersionedKey {
   version: number;
   key: KeyObject;
@@ -24,10 +33,22 @@ export class KeyHierarchy {
   readonly #provider: KeyProvider;
   readonly #keys = new Map<string, Promise<KeyObject>>();
   readonly #active = new Map<string, Promise<VersionedKey>>();
+  readonly #onProviderFailure: ((error: unknown) => void) | undefined;
+  readonly #onKeyCreated: KeyCreatedHook | undefined;
 
-  constructor(sql: Sql, provider: KeyProvider) {
+  /**
+   * `onProviderFailure` hears every failed wrap or unwrap (a critical control failure, PCI DSS 10.7.2);
+   * `onKeyCreated` records a new key (PCI DSS 10.2.1.7) in the transaction that creates it.
+   */
+  constructor(
+    sql: Sql,
+    provider: KeyProvider,
+    options: { onProviderFailure?: (error: unknown) => void; onKeyCreated?: KeyCreatedHook } = {},
+  ) {
     this.#sql = sql;
     this.#provider = provider;
+    this.#onProviderFailure = options.onProviderFailure;
+    this.#onKeyCreated = options.onKeyCreated;
   }
 
   get provider(): KeyProvider {
@@ -56,6 +77,14 @@ export class KeyHierarchy {
       pending.catch(() => this.#keys.delete(id));
     }
     return pending;
+  }
+
+  /** Age in seconds of the oldest active key-encrypting key, per purpose that has one (for metrics). */
+  async activeKeyAges(): Promise<Array<{ purpose: string; ageSeconds: number }>> {
+    const rows = await this.#sql<{ purpose: string; age_seconds: number }[]>`
+      select purpose, extract(epoch from now() - min(created_at))::float8 as age_seconds
+      from vault.key_encryption_keys where state = 'active' group by purpose`;
+    return rows.map((r) => ({ purpose: r.purpose, ageSeconds: r.age_seconds }));
   }
 
   /** Drops cached key material, e.g. on shutdown. */
@@ -90,10 +119,16 @@ export class KeyHierarchy {
         context(merchantId, purpose, version, this.#provider.environment),
       );
       // Concurrent first writers race here; the loser's key is discarded and both use the winner's.
-      await this.#sql`
+      const insert = (db: Sql) => db`
         insert into vault.key_encryption_keys (merchant_id, purpose, version, wrapped_key, provider, environment)
         values (${merchantId}, ${purpose}, ${version}, ${wrapped}, ${this.#provider.name}, ${this.#provider.environment})
-        on conflict do nothing`;
+        on conflict do nothing returning version`;
+      const hook = this.#onKeyCreated;
+      if (hook) {
+        await hook({ merchantId, purpose, version }, async (db) => (await insert(db)).length > 0);
+      } else {
+        await insert(this.#sql);
+      }
     } finally {
       material.fill(0);
     }
@@ -128,6 +163,7 @@ export class KeyHierarchy {
     try {
       return await this.#provider.wrap(material, ctx);
     } catch (cause) {
+      this.#onProviderFailure?.(cause);
       throw new CardholdError('key_provider_unavailable', { cause });
     }
   }
@@ -137,6 +173,7 @@ export class KeyHierarchy {
       return await this.#provider.unwrap(wrapped, ctx);
     } catch (cause) {
       if (isCardholdError(cause) && cause.code === 'token_integrity_failed') throw cause;
+      this.#onProviderFailure?.(cause);
       throw new CardholdError('key_provider_unavailable', { cause });
     }
   }

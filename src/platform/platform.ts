@@ -1,16 +1,18 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createTestAcquirer } from '../acquirers/test-acquirer.ts';
+import { type OpenAudit, openAudit, recordKeyCreation } from '../audit/open-audit.ts';
+import { registerAuditRoutes } from '../audit/routes.ts';
 import { registerAdminRoutes } from '../auth/admin-routes.ts';
 import { ApiKeyVerifier, type IssuedApiKey, newAdminToken } from '../auth/api-keys.ts';
 import { Merchants, type MerchantView } from '../auth/merchants.ts';
 import { type Config, ConfigError } from '../config/config.ts';
 import { type AppInstance, createServer } from '../http/create-server.ts';
 import { registerHealth } from '../http/health.ts';
+import { RoleMetrics, startMetricsServer } from '../http/metrics.ts';
 import { KeyHierarchy } from '../keys/key-hierarchy.ts';
-import type { KeyProvider } from '../keys/key-provider.ts';
 import type { ServiceRole } from '../keys/local-ca.ts';
-import { LocalKeyProvider } from '../keys/local-key-provider.ts';
+import { openKeyProvider } from '../keys/open-key-provider.ts';
 import type { Logger } from '../shared/logger.ts';
 import { Secret } from '../shared/secret.ts';
 import { ping, type Sql } from '../storage/database.ts';
@@ -37,11 +39,22 @@ export interface PlatformOptions {
 
 export interface RunningPlatform {
   urls: Partial<Record<ServiceRole, string>>;
+  /** Each role's Prometheus endpoint (`https://host:port/metrics`), on its own port. */
+  metricsUrls: Partial<Record<ServiceRole, string>>;
   caFile: string;
   adminTokenFile: string | undefined;
   demo: { merchant: MerchantView; apiKey: IssuedApiKey } | undefined;
   /** Exposed for tests and tools that need to reach the same services. */
-  services: { vault?: VaultServices; apiSql?: Sql; databaseTarget?: DatabaseTarget };
+  services: {
+    vault?: VaultServices;
+    apiSql?: Sql;
+    apiAudit?: OpenAudit;
+    databaseTarget?: DatabaseTarget;
+    /** Each started role's metrics, for the code that records (audit trail, …) and for tests. */
+    metrics: Partial<Record<ServiceRole, RoleMetrics>>;
+    /** The embedded PostgreSQL, when this platform started one: tests stop it to see readiness fail. */
+    embeddedDatabase?: { stop(): Promise<void> };
+  };
   close(): Promise<void>;
 }
 
@@ -51,6 +64,7 @@ export interface VaultServices {
   cvvSlots: CvvSlots;
   keys: KeyHierarchy;
   volatile: VolatileStore;
+  audit: OpenAudit;
 }
 
 /**
@@ -73,7 +87,10 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     const needsVault = roles.includes('vault');
     const needsApi = roles.includes('api');
     const dev = config.mode === 'development';
-    const services: RunningPlatform['services'] = {};
+    // One metrics registry per role, so the same series from two roles in one process never mix.
+    const metrics: RunningPlatform['services']['metrics'] = {};
+    for (const role of roles) metrics[role] = new RoleMetrics(role, logger);
+    const services: RunningPlatform['services'] = { metrics };
 
     // Database: external by URL, or the embedded server in development.
     let target: DatabaseTarget | undefined;
@@ -84,6 +101,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       } else if (dev && !(config.vaultDatabaseUrl || config.apiDatabaseUrl)) {
         const embedded = await startEmbeddedPostgres(config.dataDir, logger);
         closers.push({ name: 'embedded postgres', close: () => embedded.stop() });
+        services.embeddedDatabase = { stop: () => embedded.stop() };
         target = embedded.target;
         adminCredentials = { user: embedded.adminUser, password: embedded.adminPassword };
       }
@@ -132,37 +150,70 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       tls: await tls.material(role),
       bodyLimit: config.bodyLimitBytes,
       version,
+      metrics: metrics[role],
     });
 
     if (needsVault) {
       const sql = await rolePool('vault', config.vaultDatabaseUrl, 'CARDHOLD_VAULT_DATABASE_URL');
       const provider = await openKeyProvider(config);
       closers.push({ name: 'key provider', close: () => provider.close() });
-      const keys = new KeyHierarchy(sql, provider);
+      const keyProviderFailed = (error: unknown) =>
+        metrics.vault?.controlFailure('key_provider', logger.child({ role: 'vault' }), error);
+      const audit = await openAudit({
+        sql,
+        provider,
+        service: 'vault',
+        config,
+        logger,
+        metrics: metrics.vault,
+        signCheckpoints: true,
+      });
+      closers.push({ name: 'vault audit trail', close: () => audit.close() });
+      const trail = audit.trail;
+      const keys = new KeyHierarchy(sql, provider, {
+        onProviderFailure: keyProviderFailed,
+        onKeyCreated: recordKeyCreation(trail, sql),
+      });
       closers.push({ name: 'key cache', close: async () => keys.forget() });
       const volatile = await openVolatileStore(config, logger);
       closers.push({ name: 'volatile store', close: () => volatile.close() });
-      const cvvSlots = new CvvSlots(volatile, keys, {
-        ttlSeconds: config.cvvTtlSeconds,
-        maxUses: config.cvvMaxUses,
+      const cvvSlots = new CvvSlots(
+        volatile,
+        keys,
+        { ttlSeconds: config.cvvTtlSeconds, maxUses: config.cvvMaxUses },
+        trail,
+      );
+      const tokens = new TokenService({ sql, keys, cvvSlots, trail });
+      services.vault = { sql, tokens, cvvSlots, keys, volatile, audit };
+      metrics.vault?.setVaultSources({
+        liveCvvSlots: () => cvvSlots.countLive(),
+        activeKeyAges: () => keys.activeKeyAges(),
       });
-      const tokens = new TokenService({ sql, keys, cvvSlots });
-      services.vault = { sql, tokens, cvvSlots, keys, volatile };
 
       const app = await createServer({
         ...(await serverOptions('vault')),
         title: 'cardhold vault',
         description: 'The cardholder data environment: tokenization, CVV slots and card data lifecycle.',
       });
-      registerHealth(app, {
-        database: () => ping(sql),
-        volatile_store: () => volatile.check(),
-        key_provider: () => provider.check(),
-      });
+      registerHealth(
+        app,
+        {
+          database: () => ping(sql),
+          volatile_store: () => volatile.check(),
+          key_provider: () => provider.check(),
+        },
+        {
+          onFailure: (check, error) => {
+            if (check === 'key_provider') keyProviderFailed(error);
+          },
+        },
+      );
       registerVaultRoutes(app, {
         tokens,
         cvvSlots,
         verifier: new ApiKeyVerifier(sql, config.apiKeyCacheSeconds),
+        trail,
+        metrics: metrics.vault,
       });
       apps.push({ role: 'vault', app, port: config.vaultPort });
 
@@ -181,7 +232,22 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     if (needsApi) {
       const sql = await rolePool('api', config.apiDatabaseUrl, 'CARDHOLD_API_DATABASE_URL');
       services.apiSql = sql;
-      const merchants = new Merchants(sql);
+      // The api holds the key provider only to open the audit trail's keyed-hash key; the vault signs
+      // the checkpoints that cover the api's records too.
+      const provider = await openKeyProvider(config);
+      closers.push({ name: 'api key provider', close: () => provider.close() });
+      const audit = await openAudit({
+        sql,
+        provider,
+        service: 'api',
+        config,
+        logger,
+        metrics: metrics.api,
+        signCheckpoints: false,
+      });
+      closers.push({ name: 'api audit trail', close: () => audit.close() });
+      services.apiAudit = audit;
+      const merchants = new Merchants(sql, audit.trail);
       let adminToken = config.adminToken;
       if (!adminToken && dev) {
         adminTokenFile = path.join(config.dataDir, 'admin-token');
@@ -193,14 +259,40 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         description: 'Merchants, API keys and (soon) payments. Never sees a card number.',
       });
       registerHealth(app, { database: () => ping(sql) });
-      registerAdminRoutes(app, { merchants, adminToken, environment: dev ? 'test' : 'live' });
+      registerAdminRoutes(app, {
+        merchants,
+        adminToken,
+        environment: dev ? 'test' : 'live',
+        trail: audit.trail,
+      });
+      registerAuditRoutes(app, { sql, trail: audit.trail, adminToken });
       apps.push({ role: 'api', app, port: config.apiPort });
-      if (options.demo && dev) demo = await merchants.demo();
+      if (options.demo && dev) demo = await merchants.demo(audit.trail.selfAccess);
     }
 
     if (roles.includes('acquirer')) {
       const app = await createTestAcquirer(await serverOptions('acquirer'));
       apps.push({ role: 'acquirer', app, port: config.acquirerPort });
+    }
+
+    // Metrics servers start before, and so stop after, the role servers: scrapes work during the drain.
+    const metricsUrls: RunningPlatform['metricsUrls'] = {};
+    const metricsPorts = {
+      vault: config.vaultMetricsPort,
+      api: config.apiMetricsPort,
+      acquirer: config.acquirerMetricsPort,
+    };
+    for (const { role } of apps) {
+      const server = await startMetricsServer({
+        metrics: metrics[role]!,
+        tls: await tls.material(role),
+        host: config.metricsHost ?? config.host,
+        port: metricsPorts[role],
+        logger,
+      });
+      closers.push({ name: `${role} metrics server`, close: () => server.close() });
+      metricsUrls[role] = server.url;
+      logger.info({ role, url: server.url }, 'metrics listening');
     }
 
     const urls: RunningPlatform['urls'] = {};
@@ -217,20 +309,10 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       logger.info({ role, url: urls[role] }, 'listening');
     }
 
-    return { urls, caFile: tls.caFile, adminTokenFile, demo, services, close: closeAll };
+    return { urls, metricsUrls, caFile: tls.caFile, adminTokenFile, demo, services, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;
-  }
-}
-
-async function openKeyProvider(config: Config): Promise<KeyProvider> {
-  switch (config.keyProvider) {
-    case 'local':
-      if (config.mode === 'production') {
-        throw new ConfigError('CARDHOLD_KEY_PROVIDER', 'the local provider is development-only');
-      }
-      return LocalKeyProvider.open(config.dataDir);
   }
 }
 

@@ -33,6 +33,11 @@ export const errorCatalog = {
     title: 'The key provider is unavailable; card data is not served',
   },
   storage_unavailable: { status: 503, title: 'The database is unavailable' },
+  audit_unavailable: {
+    status: 503,
+    title: 'The audit trail cannot be written; the operation was not performed',
+  },
+  audit_range_invalid: { status: 422, title: 'The audit time range is not valid' },
   volatile_store_unavailable: { status: 503, title: 'The volatile store is unavailable' },
   not_ready: { status: 503, title: 'The service is not ready' },
   internal_error: { status: 500, title: 'Internal error' },

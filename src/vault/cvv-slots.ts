@@ -1,3 +1,5 @@
+import type { AuditTrail } from '../audit/audit-trail.ts';
+import type { AccessContext } from '../audit/events.ts';
 import { open, seal } from '../keys/aes-gcm.ts';
 import type { KeyHierarchy } from '../keys/key-hierarchy.ts';
 import { CardholdError } from '../shared/errors.ts';
@@ -35,15 +37,27 @@ export class CvvSlots {
   readonly #store: VolatileStore;
   readonly #keys: KeyHierarchy;
   readonly #defaults: { ttlSeconds: number; maxUses: number };
+  readonly #trail: AuditTrail;
 
-  constructor(store: VolatileStore, keys: KeyHierarchy, defaults: { ttlSeconds: number; maxUses: number }) {
+  constructor(
+    store: VolatileStore,
+    keys: KeyHierarchy,
+    defaults: { ttlSeconds: number; maxUses: number },
+    trail: AuditTrail,
+  ) {
     this.#store = store;
     this.#keys = keys;
     this.#defaults = defaults;
+    this.#trail = trail;
   }
 
   static keyPrefix(merchantId: string): string {
     return `cardhold:cvv:${merchantId}:`;
+  }
+
+  /** Live slots of all merchants, for the `cardhold_cvv_slots_live` gauge. */
+  countLive(): Promise<number> {
+    return this.#store.count('cardhold:cvv:');
   }
 
   #key(merchantId: string, slotId: string): string {
@@ -130,14 +144,27 @@ export class CvvSlots {
    * The CVV buffer is zeroed when `attempt` settles, whatever happened.
    */
   async consume<T>(
-    merchantId: string,
+    ctx: AccessContext,
     slotId: string,
     tokenId: string,
     attempt: (cvv: SecretBytes) => Promise<{ outcome: AuthorizationOutcome; result: T }>,
   ): Promise<T> {
+    const { merchantId } = ctx;
     const key = this.#key(merchantId, slotId);
     const info = await this.#store.info(key);
-    if (!info || info.ref !== tokenId) throw new CardholdError('cvv_slot_not_found');
+    const found = info !== undefined && info !== null && info.ref === tokenId;
+    // Recorded before the CVV is taken: a use that cannot be recorded does not happen.
+    await this.#trail.record({
+      action: 'cvv.use',
+      actor: ctx.actor,
+      resource: { type: 'cvv_slot', id: slotId },
+      merchantId,
+      outcome: found ? 'success' : 'failure',
+      reason: found ? null : 'cvv_slot_not_found',
+      origin: ctx.origin,
+      details: { token: tokenId },
+    });
+    if (!found) throw new CardholdError('cvv_slot_not_found');
     const taken = await this.#store.take(key);
     if (!taken) throw new CardholdError('cvv_slot_not_found');
     let cvv: SecretBytes;

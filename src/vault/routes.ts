@@ -1,7 +1,11 @@
 import type { Static } from 'typebox';
+import type { AuditTrail } from '../audit/audit-trail.ts';
+import { type AccessContext, accessEvent } from '../audit/events.ts';
 import type { ApiKeyVerifier } from '../auth/api-keys.ts';
-import { merchantOf, requireScope } from '../auth/authenticate.ts';
+import { accessOf, requireScope } from '../auth/authenticate.ts';
 import type { AppInstance } from '../http/create-server.ts';
+import type { RoleMetrics } from '../http/metrics.ts';
+import { isCardholdError } from '../shared/errors.ts';
 import { Secret } from '../shared/secret.ts';
 import type { CvvSlots, CvvSlotView } from './cvv-slots.ts';
 import {
@@ -51,10 +55,36 @@ const security = [{ apiKey: [] }];
 
 export function registerVaultRoutes(
   app: AppInstance,
-  deps: { tokens: TokenService; cvvSlots: CvvSlots; verifier: ApiKeyVerifier },
+  deps: {
+    tokens: TokenService;
+    cvvSlots: CvvSlots;
+    verifier: ApiKeyVerifier;
+    trail: AuditTrail;
+    metrics?: RoleMetrics;
+  },
 ): void {
-  const { tokens, cvvSlots, verifier } = deps;
-  const can = (scope: Parameters<typeof requireScope>[1]) => requireScope(verifier, scope);
+  const { tokens, cvvSlots, verifier, trail, metrics } = deps;
+  const can = (scope: Parameters<typeof requireScope>[2]) => requireScope(verifier, trail, scope);
+  /** CVV slot reads and destroys live in the volatile store, so they are recorded here, found or not. */
+  const slotAccess = async <T>(
+    ctx: AccessContext,
+    action: 'cvv.read' | 'cvv.destroy',
+    slotId: string,
+    work: () => Promise<T>,
+  ): Promise<T> => {
+    const resource = { type: 'cvv_slot', id: slotId };
+    let result: T;
+    try {
+      result = await work();
+    } catch (error) {
+      if (isCardholdError(error) && error.code === 'cvv_slot_not_found') {
+        await trail.record(accessEvent(ctx, action, resource, ctx.merchantId, { failure: error.code }));
+      }
+      throw error;
+    }
+    await trail.record(accessEvent(ctx, action, resource, ctx.merchantId));
+    return result;
+  };
 
   app.post(
     '/v1/tokens',
@@ -71,7 +101,8 @@ export function registerVaultRoutes(
       },
     },
     async (request, reply) => {
-      const created = await tokens.tokenize(merchantOf(request), toRequest(request.body));
+      const created = await tokens.tokenize(accessOf(request), toRequest(request.body));
+      if (!created.deduplicated) metrics?.tokenCreated();
       return reply.code(created.deduplicated ? 200 : 201).send(result(created));
     },
   );
@@ -90,7 +121,8 @@ export function registerVaultRoutes(
       },
     },
     async (request) => {
-      const items = await tokens.tokenizeBatch(merchantOf(request), request.body.cards.map(toRequest));
+      const items = await tokens.tokenizeBatch(accessOf(request), request.body.cards.map(toRequest));
+      metrics?.tokenCreated(items.filter((i) => i.status === 'created' && !i.result.deduplicated).length);
       return {
         results: items.map((item) =>
           item.status === 'created'
@@ -116,7 +148,7 @@ export function registerVaultRoutes(
     },
     async (request) => {
       const q = request.query;
-      const page = await tokens.list(merchantOf(request), {
+      const page = await tokens.list(accessOf(request), {
         fingerprint: q.fingerprint,
         last4: q.last4,
         limit: q.limit,
@@ -139,7 +171,7 @@ export function registerVaultRoutes(
         response: { 200: TokenSchema },
       },
     },
-    async (request) => token(await tokens.get(merchantOf(request), request.params.id)),
+    async (request) => token(await tokens.get(accessOf(request), request.params.id)),
   );
 
   app.delete(
@@ -154,7 +186,7 @@ export function registerVaultRoutes(
       },
     },
     async (request, reply) => {
-      await tokens.delete(merchantOf(request), request.params.id);
+      await tokens.delete(accessOf(request), request.params.id);
       return reply.code(204).send();
     },
   );
@@ -173,8 +205,7 @@ export function registerVaultRoutes(
       },
     },
     async (request, reply) => {
-      const merchantId = merchantOf(request);
-      const view = await tokens.addCvv(merchantId, request.params.id, new Secret(request.body.cvv), {
+      const view = await tokens.addCvv(accessOf(request), request.params.id, new Secret(request.body.cvv), {
         ttlSeconds: request.body.ttl_seconds,
         maxUses: request.body.max_uses,
       });
@@ -194,7 +225,11 @@ export function registerVaultRoutes(
         response: { 200: CvvSlotSchema },
       },
     },
-    async (request) => slot(await cvvSlots.describe(merchantOf(request), request.params.id)),
+    async (request) => {
+      const ctx = accessOf(request);
+      const id = request.params.id;
+      return slot(await slotAccess(ctx, 'cvv.read', id, () => cvvSlots.describe(ctx.merchantId, id)));
+    },
   );
 
   app.delete(
@@ -204,7 +239,9 @@ export function registerVaultRoutes(
       schema: { summary: 'Destroy a CVV slot', tags: ['cvv'], security, params: CvvSlotParams },
     },
     async (request, reply) => {
-      await cvvSlots.destroy(merchantOf(request), request.params.id);
+      const ctx = accessOf(request);
+      const id = request.params.id;
+      await slotAccess(ctx, 'cvv.destroy', id, () => cvvSlots.destroy(ctx.merchantId, id));
       return reply.code(204).send();
     },
   );

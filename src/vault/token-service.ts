@@ -1,5 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { Sql } from 'postgres';
+import type { AuditTrail, LaneWriter } from '../audit/audit-trail.ts';
+import { type AccessContext, type AuditEvent, accessEvent } from '../audit/events.ts';
 import { openRecord, sealRecord } from '../keys/envelope.ts';
 import type { KeyHierarchy, VersionedKey } from '../keys/key-hierarchy.ts';
 import { CardholdError, type FieldError, isCardholdError } from '../shared/errors.ts';
@@ -81,6 +83,7 @@ interface TokenRow {
 
 /** A validated card with everything derived from it, ready to be stored. */
 interface PreparedCard {
+  ctx: AccessContext;
   merchantId: string;
   request: TokenizeRequest;
   card: ValidCard;
@@ -100,16 +103,51 @@ export class TokenService {
   readonly #sql: Sql;
   readonly #keys: KeyHierarchy;
   readonly #cvv: CvvSlots;
+  readonly #trail: AuditTrail;
   readonly #now: () => Date;
 
-  constructor(deps: { sql: Sql; keys: KeyHierarchy; cvvSlots: CvvSlots; now?: () => Date }) {
+  constructor(deps: {
+    sql: Sql;
+    keys: KeyHierarchy;
+    cvvSlots: CvvSlots;
+    trail: AuditTrail;
+    now?: () => Date;
+  }) {
     this.#sql = deps.sql;
     this.#keys = deps.keys;
     this.#cvv = deps.cvvSlots;
+    this.#trail = deps.trail;
     this.#now = deps.now ?? (() => new Date());
   }
 
-  async tokenize(merchantId: string, request: TokenizeRequest, path = ''): Promise<TokenizeResult> {
+  /** An audit event about one of this merchant's tokens (or its CVV slot). */
+  #event(
+    ctx: AccessContext,
+    action: AuditEvent['action'],
+    resource: AuditEvent['resource'],
+    failure?: string,
+    details?: AuditEvent['details'],
+  ): AuditEvent {
+    return accessEvent(ctx, action, resource, ctx.merchantId, { failure, details });
+  }
+
+  /** Records a failed access (not found, integrity) and rethrows it; other errors pass untouched. */
+  async #failed(
+    ctx: AccessContext,
+    action: AuditEvent['action'],
+    resource: AuditEvent['resource'],
+    error: unknown,
+  ): Promise<never> {
+    if (isCardholdError(error) && error.status < 500 && error.status !== 422) {
+      await this.#trail.record(this.#event(ctx, action, resource, error.code));
+    } else if (isCardholdError(error) && error.code === 'token_integrity_failed') {
+      await this.#trail.record(this.#event(ctx, action, resource, error.code));
+    }
+    throw error;
+  }
+
+  async tokenize(ctx: AccessContext, request: TokenizeRequest, path = ''): Promise<TokenizeResult> {
+    const { merchantId } = ctx;
     const field = (name: string) => (path ? `${path}.${name}` : name);
     const now = this.#now();
     const card = validateCard(request, now, path);
@@ -121,13 +159,25 @@ export class TokenService {
 
     const fingerprint = await this.#fingerprint(merchantId, card.pan);
     const pan = await this.#keys.active(merchantId, 'pan');
+    // Loaded (or created, which is itself audited) before a lane is held, so that nothing waits for a
+    // second lane while holding one.
+    if (request.cvv) await this.#keys.active(merchantId, 'cvv');
 
     // A random alias can collide with one this merchant already has (same BIN and last four); such an
     // attempt rolls back whole and is retried with a fresh alias.
-    const prepared: PreparedCard = { merchantId, request, card, fingerprint, pan, expiresAt, cvvOptions };
+    const prepared: PreparedCard = {
+      ctx,
+      merchantId,
+      request,
+      card,
+      fingerprint,
+      pan,
+      expiresAt,
+      cvvOptions,
+    };
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#store(prepared);
+        return await this.#trail.withLane((audit) => this.#store(prepared, audit));
       } catch (error) {
         const aliasClash =
           (error as { constraint_name?: string }).constraint_name === 'tokens_merchant_id_alias_key';
@@ -136,10 +186,13 @@ export class TokenService {
     }
   }
 
-  async #store(prepared: PreparedCard): Promise<TokenizeResult> {
-    const { merchantId, request, fingerprint, cvvOptions } = prepared;
-    // Only dedup needs a transaction (for its advisory lock); a plain tokenize is one INSERT.
-    if (!request.dedup) return this.#insert(this.#sql, prepared);
+  /**
+   * The token row and its audit records commit together: a plain tokenize is one statement (the audit
+   * INSERT in a CTE), dedup a transaction (for its advisory lock).
+   */
+  async #store(prepared: PreparedCard, audit: LaneWriter): Promise<TokenizeResult> {
+    const { ctx, merchantId, request, fingerprint, cvvOptions } = prepared;
+    if (!request.dedup) return this.#insert(this.#sql, prepared, audit);
     return this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
       // Serialise dedup per merchant and card so two concurrent requests cannot both insert.
@@ -154,14 +207,25 @@ export class TokenService {
         const slot = request.cvv
           ? await this.#cvv.create(merchantId, found.id, request.cvv, cvvOptions)
           : null;
+        try {
+          await audit.insert(db, [
+            this.#event(ctx, 'token.create', { type: 'token', id: found.id }, undefined, {
+              deduplicated: true,
+            }),
+            ...(slot ? [this.#event(ctx, 'cvv.create', { type: 'cvv_slot', id: slot.id })] : []),
+          ]);
+        } catch (error) {
+          if (slot) await this.#cvv.destroy(merchantId, slot.id).catch(() => undefined);
+          throw error;
+        }
         return { token: toView(found), deduplicated: true, cvv_slot: slot };
       }
-      return this.#insert(db, prepared);
+      return this.#insert(db, prepared, audit);
     });
   }
 
-  async #insert(db: Sql, prepared: PreparedCard): Promise<TokenizeResult> {
-    const { merchantId, request, card, fingerprint, pan, expiresAt, cvvOptions } = prepared;
+  async #insert(db: Sql, prepared: PreparedCard, audit: LaneWriter): Promise<TokenizeResult> {
+    const { ctx, merchantId, request, card, fingerprint, pan, expiresAt, cvvOptions } = prepared;
     const id = newId('tok');
     const alias = request.formatPreservingAlias ? formatPreservingAlias(card.pan.expose()) : null;
     const payload = Buffer.from(
@@ -178,7 +242,12 @@ export class TokenService {
     // and if the slot cannot be created nothing is written: never one without the other.
     const slot = request.cvv ? await this.#cvv.create(merchantId, id, request.cvv, cvvOptions) : null;
     try {
+      const events = [
+        this.#event(ctx, 'token.create', { type: 'token', id }, undefined, { brand: card.brand }),
+        ...(slot ? [this.#event(ctx, 'cvv.create', { type: 'cvv_slot', id: slot.id })] : []),
+      ];
       const rows = await db<TokenRow[]>`
+        with audit as (${audit.fragment(db, events)})
         insert into vault.tokens (id, merchant_id, alias, fingerprint, ciphertext, wrapped_dek, kek_version,
           brand, bin, last4, pan_length, exp_month, exp_year, expires_at)
         values (${id}, ${merchantId}, ${alias}, ${fingerprint}, ${sealed.ciphertext}, ${sealed.wrappedDataKey},
@@ -194,23 +263,41 @@ export class TokenService {
 
   /** A new CVV for an existing token, e.g. a returning customer confirming their card. */
   async addCvv(
-    merchantId: string,
+    ctx: AccessContext,
     tokenId: string,
     cvv: Secret<string>,
     options: CvvSlotOptions,
   ): Promise<CvvSlotView> {
+    const { merchantId } = ctx;
     const rows = await this.#sql<{ brand: string }[]>`
       select brand from vault.tokens
       where merchant_id = ${merchantId} and id = ${tokenId} and (expires_at is null or expires_at > now())`;
     const row = rows[0];
-    if (!row) throw new CardholdError('token_not_found');
+    if (!row) {
+      return this.#failed(
+        ctx,
+        'cvv.create',
+        { type: 'token', id: tokenId },
+        new CardholdError('token_not_found'),
+      );
+    }
     validateCvv(cvv, cvvLengthOf(row.brand), 'cvv');
     const resolved = this.#cvv.resolveOptions(options, '');
-    return this.#cvv.create(merchantId, tokenId, cvv, resolved);
+    const slot = await this.#cvv.create(merchantId, tokenId, cvv, resolved);
+    try {
+      await this.#trail.record(
+        this.#event(ctx, 'cvv.create', { type: 'cvv_slot', id: slot.id }, undefined, { token: tokenId }),
+      );
+    } catch (error) {
+      // Fail closed: a CVV whose arrival is not on record does not stay.
+      await this.#cvv.destroy(merchantId, slot.id).catch(() => undefined);
+      throw error;
+    }
+    return slot;
   }
 
   /** Each item succeeds or fails on its own; a failed item writes nothing. */
-  async tokenizeBatch(merchantId: string, items: TokenizeRequest[]): Promise<BatchItemResult[]> {
+  async tokenizeBatch(ctx: AccessContext, items: TokenizeRequest[]): Promise<BatchItemResult[]> {
     if (items.length > BATCH_LIMIT) {
       throw new CardholdError('batch_too_large', {
         field: 'cards',
@@ -223,7 +310,7 @@ export class TokenService {
         results.push({
           index,
           status: 'created',
-          result: await this.tokenize(merchantId, item, `cards[${index}]`),
+          result: await this.tokenize(ctx, item, `cards[${index}]`),
         });
       } catch (error) {
         // Only input errors are per-item; infrastructure failures abort the batch (fail closed).
@@ -243,13 +330,17 @@ export class TokenService {
     return results;
   }
 
-  async get(merchantId: string, idOrAlias: string): Promise<TokenView> {
+  /** A masked read; recorded (found or not) before anything is returned. */
+  async get(ctx: AccessContext, idOrAlias: string): Promise<TokenView> {
+    const { merchantId } = ctx;
+    const resource = { type: 'token', id: idOrAlias };
     const rows = await this.#sql<TokenRow[]>`
       select ${this.#sql.unsafe(viewColumns)} from vault.tokens
       where merchant_id = ${merchantId} and ${idOrAlias.startsWith('tok_') ? this.#sql`id` : this.#sql`alias`} = ${idOrAlias}
         and (expires_at is null or expires_at > now())`;
     const row = rows[0];
-    if (!row) throw new CardholdError('token_not_found');
+    if (!row) return this.#failed(ctx, 'token.read', resource, new CardholdError('token_not_found'));
+    await this.#trail.record(this.#event(ctx, 'token.read', { type: 'token', id: row.id }));
     return toView(row);
   }
 
@@ -257,13 +348,22 @@ export class TokenService {
    * Deletes the row and with it the only copy of the wrapped data key: the ciphertext can never be
    * opened again (crypto-shredding), whatever copies of it a backup may hold.
    */
-  async delete(merchantId: string, tokenId: string): Promise<void> {
-    const rows = await this
-      .#sql`delete from vault.tokens where merchant_id = ${merchantId} and id = ${tokenId} returning id`;
-    if (rows.length === 0) throw new CardholdError('token_not_found');
+  async delete(ctx: AccessContext, tokenId: string): Promise<void> {
+    const resource = { type: 'token', id: tokenId };
+    const deleted = await this.#trail.withLane((audit) =>
+      this.#sql.begin(async (tx) => {
+        const db = tx as unknown as Sql;
+        const rows = await db`
+          delete from vault.tokens where merchant_id = ${ctx.merchantId} and id = ${tokenId} returning id`;
+        if (rows.length > 0) await audit.insert(db, [this.#event(ctx, 'token.delete', resource)]);
+        return rows.length > 0;
+      }),
+    );
+    if (!deleted) await this.#failed(ctx, 'token.delete', resource, new CardholdError('token_not_found'));
   }
 
-  async list(merchantId: string, query: ListQuery): Promise<{ data: TokenView[]; has_more: boolean }> {
+  async list(ctx: AccessContext, query: ListQuery): Promise<{ data: TokenView[]; has_more: boolean }> {
+    const { merchantId } = ctx;
     const sql = this.#sql;
     const fingerprint = query.fingerprint ? parseFingerprint(query.fingerprint) : undefined;
     let cursor: { created_at: Date; id: string } | undefined;
@@ -282,11 +382,34 @@ export class TokenService {
         ${cursor ? sql`and (created_at, id) < (${cursor.created_at}, ${cursor.id})` : sql``}
       order by created_at desc, id desc
       limit ${query.limit + 1}`;
-    return { data: rows.slice(0, query.limit).map(toView), has_more: rows.length > query.limit };
+    const data = rows.slice(0, query.limit).map(toView);
+    await this.#trail.record(
+      this.#event(ctx, 'token.search', { type: 'token', id: '*' }, undefined, {
+        by: fingerprint ? 'fingerprint' : query.last4 ? 'last4' : 'none',
+        results: data.length,
+      }),
+    );
+    return { data, has_more: rows.length > query.limit };
   }
 
-  /** Decrypts a token's card for the vault's own use (the forward proxy); callers never log the result. */
-  async reveal(merchantId: string, tokenId: string): Promise<RevealedCard> {
+  /**
+   * The card in the clear, for the vault's own use (the forward proxy) or an authorised reveal; recorded
+   * with its reason before the card leaves this method.
+   */
+  async reveal(ctx: AccessContext, tokenId: string, reason: string): Promise<RevealedCard> {
+    const { merchantId } = ctx;
+    const resource = { type: 'token', id: tokenId };
+    try {
+      const card = await this.#open(merchantId, tokenId);
+      // Fail closed: a reveal that is not on record does not happen.
+      await this.#trail.record(this.#event(ctx, 'token.reveal', resource, undefined, { reason }));
+      return card;
+    } catch (error) {
+      return this.#failed(ctx, 'token.reveal', resource, error);
+    }
+  }
+
+  async #open(merchantId: string, tokenId: string): Promise<RevealedCard> {
     const rows = await this.#sql<
       {
         ciphertext: Buffer;

@@ -102,7 +102,11 @@ for (const backend of backends()) {
       assert.ok(!dump.includes('Ada Lovelace'), 'no table holds the holder name in clear');
 
       // The vault itself can still open it (what the forward proxy will use).
-      const revealed = await t.platform.services.vault!.tokens.reveal(t.merchantId, created.json.token.id);
+      const revealed = await t.platform.services.vault!.tokens.reveal(
+        t.access,
+        created.json.token.id,
+        'test',
+      );
       assert.ok(revealed.pan.expose() === testCards.visa, 'reveal decrypts the stored PAN');
       assert.equal(String(revealed.pan), '[REDACTED]');
     });
@@ -119,7 +123,7 @@ for (const backend of backends()) {
       assert.equal(read.json.code, 'token_not_found');
       const afterRows = await t.adminSql`select 1 from vault.tokens where id = ${id}`;
       assert.equal(afterRows.length, 0, 'row and wrapped data key are deleted');
-      await assert.rejects(t.platform.services.vault!.tokens.reveal(t.merchantId, id), {
+      await assert.rejects(t.platform.services.vault!.tokens.reveal(t.access, id, 'test'), {
         code: 'token_not_found',
       });
       const again = await t.request<Problem>('DELETE', `${tokens()}/${id}`);
@@ -185,7 +189,7 @@ for (const backend of backends()) {
     test('a changed ciphertext, AAD, key version or wrapped key is refused with no data', async () => {
       const make = async () =>
         (await t.request<TokenizeReply>('POST', tokens(), { body: card(testCards.discover) })).json.token.id;
-      const reveal = (id: string) => t.platform.services.vault!.tokens.reveal(t.merchantId, id);
+      const reveal = (id: string) => t.platform.services.vault!.tokens.reveal(t.access, id, 'test');
       const refused = { code: 'token_integrity_failed' };
 
       const a = await make();
@@ -242,15 +246,15 @@ for (const backend of backends()) {
         seen.push(cvv.expose().toString());
         return { outcome: 'retriable' as const, result: 'timeout' };
       };
-      await vault.cvvSlots.consume(t.merchantId, twoSlot, two.json.token.id, retriable);
+      await vault.cvvSlots.consume(t.access, twoSlot, two.json.token.id, retriable);
       assert.equal(await present(twoSlot), true, 'kept after a retriable failure');
-      await vault.cvvSlots.consume(t.merchantId, twoSlot, two.json.token.id, retriable);
+      await vault.cvvSlots.consume(t.access, twoSlot, two.json.token.id, retriable);
       assert.equal(await present(twoSlot), false, 'gone after its last use');
       assert.ok(
         seen.every((v) => v === testCvvs.three),
         'consume hands over the CVV that was stored',
       );
-      await assert.rejects(vault.cvvSlots.consume(t.merchantId, twoSlot, two.json.token.id, retriable), {
+      await assert.rejects(vault.cvvSlots.consume(t.access, twoSlot, two.json.token.id, retriable), {
         code: 'cvv_slot_not_found',
       });
 
@@ -260,7 +264,7 @@ for (const backend of backends()) {
           body: card(testCards.visa, { cvv: testCvvs.three }),
         });
         let held: Buffer | undefined;
-        await vault.cvvSlots.consume(t.merchantId, r.json.cvv_slot!.id, r.json.token.id, async (cvv) => {
+        await vault.cvvSlots.consume(t.access, r.json.cvv_slot!.id, r.json.token.id, async (cvv) => {
           held = cvv.expose();
           return { outcome, result: outcome };
         });
@@ -276,7 +280,7 @@ for (const backend of backends()) {
         body: card(testCards.visa, { cvv: testCvvs.three }),
       });
       await assert.rejects(
-        vault.cvvSlots.consume(t.merchantId, bound.json.cvv_slot!.id, short.json.token.id, retriable),
+        vault.cvvSlots.consume(t.access, bound.json.cvv_slot!.id, short.json.token.id, retriable),
         { code: 'cvv_slot_not_found' },
       );
 

@@ -1,0 +1,117 @@
+/**
+ * What an audit record says (PCI DSS 10.2.2): who, what, when, on what, for which merchant, with what
+ * outcome, from where, in which request. Actions are a closed list so that reports and alerts can rely
+ * on them; the PCI 10.2.1.x requirement each serves is noted beside it.
+ */
+export const auditActions = {
+  // 10.2.1.1: every access to cardholder data.
+  'token.create': 'A card was tokenized',
+  'token.read': 'A token was read (masked)',
+  'token.reveal': 'A full card number was revealed',
+  'token.search': 'Tokens were listed or searched',
+  'token.delete': 'A token was deleted (crypto-shredded)',
+  'cvv.create': 'A CVV slot was created',
+  'cvv.read': 'A CVV slot was inspected',
+  'cvv.use': 'A CVV was used',
+  'cvv.destroy': 'A CVV slot was destroyed',
+  // 10.2.1.2: administrative actions. 10.2.1.7: creation and deletion of system-level objects.
+  'merchant.create': 'A merchant was created',
+  'merchant.read': 'Merchants were read',
+  'key.create': 'A key-encrypting key was created',
+  'audit_key.create': 'An audit signing or hashing key was created',
+  // 10.2.1.5: changes to identification and authentication credentials.
+  'api_key.create': 'An API key was issued',
+  'api_key.revoke': 'An API key was revoked',
+  'api_key.read': 'API keys were listed',
+  // 10.2.1.3: access to the audit trail.
+  'audit.read': 'Audit records were read or exported',
+  'audit.verify': 'The audit trail was verified',
+  // 10.2.1.4: invalid logical access attempts.
+  'auth.failure': 'A credential was refused',
+  'access.denied': 'A valid credential lacked the permission',
+  // 10.2.1.6: initialization, starting and stopping of audit logging.
+  'audit.initialize': 'The audit trail was initialized',
+  'audit.start': 'Audit logging started',
+  'audit.stop': 'Audit logging stopped',
+} as const;
+
+export type AuditAction = keyof typeof auditActions;
+
+export type ActorType = 'user' | 'merchant_key' | 'admin_token' | 'service' | 'anonymous';
+
+export interface Actor {
+  type: ActorType;
+  id: string;
+}
+
+/** Where a request came from, or which host and process acted on its own. */
+export interface Origin {
+  origin: string;
+  userAgent: string | null;
+  requestId: string;
+}
+
+export type DetailValue = string | number | boolean | null;
+
+export interface AuditEvent {
+  action: AuditAction;
+  actor: Actor;
+  resource: { type: string; id: string };
+  merchantId: string | null;
+  outcome: 'success' | 'failure';
+  /** Why it failed: an error code, never input values. */
+  reason?: string | null;
+  origin: Origin;
+  /** Small, non-sensitive facts (counts, scopes, a keyed hash); never card data or secrets. */
+  details?: Record<string, DetailValue>;
+}
+
+/** An event as stored: placed in a lane, time-stamped and chained. */
+export interface AuditRecord {
+  seq?: bigint | string;
+  lane: number;
+  laneSeq: bigint;
+  occurredAt: Date;
+  actorType: ActorType;
+  actorId: string;
+  action: string;
+  resourceType: string;
+  resourceId: string;
+  merchantId: string | null;
+  outcome: 'success' | 'failure';
+  reason: string | null;
+  origin: string;
+  userAgent: string | null;
+  requestId: string;
+  service: string;
+  details: Record<string, DetailValue>;
+  prevHash: Buffer;
+  hash: Buffer;
+}
+
+/** Who is acting, for which merchant, from where: what every card-data operation is given. */
+export interface AccessContext {
+  merchantId: string;
+  actor: Actor;
+  origin: Origin;
+}
+
+/** An event by `who` on `resource`: a success, or a failure whose reason is an error code. */
+export function accessEvent(
+  who: { actor: Actor; origin: Origin },
+  action: AuditAction,
+  resource: { type: string; id: string },
+  merchantId: string | null,
+  options: { failure?: string | undefined; details?: Record<string, DetailValue> | undefined } = {},
+): AuditEvent {
+  return {
+    action,
+    actor: who.actor,
+    resource,
+    merchantId,
+    outcome: options.failure ? 'failure' : 'success',
+    reason: options.failure ?? null,
+    origin: who.origin,
+    ...(options.details ? { details: options.details } : {}),
+  };
+}

@@ -14,6 +14,7 @@ import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
 import { openCheckpointSigner } from '../src/audit/audit-keys.ts';
+import { recordToRow } from '../src/audit/audit-trail.ts';
 import { Checkpointer } from '../src/audit/checkpoints.ts';
 import type { AuditRecord } from '../src/audit/events.ts';
 import { GENESIS_HASH, recordHash } from '../src/audit/record-hash.ts';
@@ -70,26 +71,7 @@ try {
       };
       const hash = recordHash(record);
       heads[lane] = { laneSeq: record.laneSeq, hash };
-      rows.push({
-        lane,
-        lane_seq: record.laneSeq.toString(),
-        occurred_at: record.occurredAt,
-        actor_type: record.actorType,
-        actor_id: record.actorId,
-        action: record.action,
-        resource_type: record.resourceType,
-        resource_id: record.resourceId,
-        merchant_id: record.merchantId,
-        outcome: record.outcome,
-        reason: record.reason,
-        origin: record.origin,
-        user_agent: record.userAgent,
-        request_id: record.requestId,
-        service: record.service,
-        details: sql.json(record.details),
-        prev_hash: record.prevHash,
-        hash,
-      });
+      rows.push(recordToRow(sql as never, { ...record, hash }));
     }
     await sql`insert into audit.records ${sql(rows)}`;
   }

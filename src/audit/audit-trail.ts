@@ -231,8 +231,9 @@ export class AuditTrail {
   }
 }
 
-function insertStatement(db: Sql, records: AuditRecord[]): PendingQuery<Row[]> {
-  const rows = records.map((r) => ({
+/** A record as the columns of audit.records (all but the identity `seq`). */
+export function recordToRow(db: Sql, r: AuditRecord) {
+  return {
     lane: r.lane,
     lane_seq: r.laneSeq.toString(),
     occurred_at: r.occurredAt,
@@ -251,8 +252,11 @@ function insertStatement(db: Sql, records: AuditRecord[]): PendingQuery<Row[]> {
     details: db.json(r.details),
     prev_hash: r.prevHash,
     hash: r.hash,
-  }));
-  return db`insert into audit.records ${db(rows)}`;
+  };
+}
+
+function insertStatement(db: Sql, records: AuditRecord[]): PendingQuery<Row[]> {
+  return db`insert into audit.records ${db(records.map((r) => recordToRow(db, r)))}`;
 }
 
 /** Bounded, and never a card number, whatever a client put in a header or path. */

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import postgres, { type PendingQuery, type Row, type Sql } from 'postgres';
 import { CardholdError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
+import { NaturalBatcher } from '../shared/natural-batcher.ts';
 import { redactPans } from '../shared/pan-detect.ts';
 import { keyedHash } from './audit-keys.ts';
 import type { AuditEvent, AuditRecord, Origin } from './events.ts';
@@ -71,6 +72,8 @@ export class AuditTrail {
   readonly #free: Lane[];
   readonly #waiting: Array<(lane: Lane) => void> = [];
   readonly host = hostname();
+  readonly lanes: number;
+  readonly #recorder: NaturalBatcher<AuditEvent[], undefined>;
 
   constructor(options: AuditTrailOptions) {
     this.service = options.service;
@@ -81,6 +84,16 @@ export class AuditTrail {
     if (options.observer) this.#observers.push(options.observer);
     this.#now = options.now ?? (() => new Date());
     const lanes = Math.max(1, Math.min(options.lanes, 64));
+    this.lanes = lanes;
+    // Records that arrive together go out in one INSERT (one commit) per lane.
+    this.#recorder = new NaturalBatcher({
+      run: async (groups: AuditEvent[][]) => {
+        await this.withLane((writer) => writer.insert(this.#sql, groups.flat()));
+        return groups.map(() => ({ ok: true as const, value: undefined }));
+      },
+      concurrency: lanes,
+      maxBatch: 100,
+    });
     const base = LANE_RANGES[options.service] ?? 0;
     const offset = Math.floor(Math.random() * LANES_PER_RANGE);
     this.#free = Array.from({ length: lanes }, (_, i) => ({
@@ -112,9 +125,12 @@ export class AuditTrail {
     return { actor: { type: 'service', id: `cardhold-${this.service}` }, origin: this.selfOrigin };
   }
 
-  /** Records events on their own, committed before this returns. */
+  /**
+   * Records events on their own, committed before this returns. Concurrent calls share a statement;
+   * never call this while holding a lane (inside `withLane`), which could wait for a lane forever.
+   */
   async record(...events: AuditEvent[]): Promise<void> {
-    await this.withLane((writer) => writer.insert(this.#sql, events));
+    await this.#recorder.submit(events);
   }
 
   /**

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import type { Sql } from 'postgres';
 import { testCards } from '../../test/fixtures/cards.ts';
 import { backends, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { CvvSlots } from '../vault/cvv-slots.ts';
 import { recordHash } from './record-hash.ts';
 import { rowToRecord, type VerifyReport, verifyTrail } from './verify.ts';
 
@@ -317,6 +318,61 @@ for (const backend of backends()) {
     });
   });
 
+  describe(`concurrent tokenizes share statements and stay correct (${backend})`, () => {
+    let t: TestPlatform;
+    before(async () => {
+      t = await startTestPlatform(backend, 'audit-batching');
+    });
+    after(async () => t?.close());
+
+    test('a burst of tokenizes, one of them refused by the database, settles each on its own', async () => {
+      // A trigger refuses exactly one card (expiry year 2039): the shared statement it lands in fails,
+      // and every other card in that batch must still succeed on its own.
+      await t.adminSql.unsafe(`
+        create function vault.refuse_2039() returns trigger language plpgsql as $$
+        begin if new.exp_year = 2039 then raise exception 'refused for the test'; end if; return new; end $$;
+        create trigger refuse_2039 before insert on vault.tokens for each row execute function vault.refuse_2039();`);
+      const before = Number(
+        (await t.adminSql<{ n: string }[]>`select count(*) as n from vault.tokens`)[0]!.n,
+      );
+      const replies = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          t.request<{ token: { id: string }; cvv_slot: { id: string } | null }>(
+            'POST',
+            `${t.vaultUrl}/v1/tokens`,
+            {
+              body: {
+                pan: i % 2 ? testCards.visa : testCards.mastercard,
+                exp_month: 12,
+                exp_year: i === 17 ? 2039 : 2030,
+                ...(i % 3 === 0 ? { cvv: '739' } : {}),
+              },
+            },
+          ),
+        ),
+      );
+      const statuses = replies.map((r) => r.status);
+      assert.equal(statuses[17], 500);
+      assert.deepEqual(new Set(statuses.filter((_, i) => i !== 17)), new Set([201]));
+      const ids = replies.filter((r) => r.status === 201).map((r) => r.json.token.id);
+      assert.equal(new Set(ids).size, 39);
+      const after = Number((await t.adminSql<{ n: string }[]>`select count(*) as n from vault.tokens`)[0]!.n);
+      assert.equal(after - before, 39, 'exactly the accepted cards were stored');
+      const created = await t.adminSql<{ resource_id: string }[]>`
+        select resource_id from audit.records where action = 'token.create' and resource_id in ${t.adminSql(ids)}`;
+      assert.equal(created.length, 39, 'one record per token, none for the refused card');
+      const slots = replies.filter((r, i) => r.status === 201 && i % 3 === 0);
+      assert.ok(slots.every((r) => r.json.cvv_slot !== null));
+      assert.equal(
+        await t.platform.services.vault!.volatile.count(CvvSlots.keyPrefix(t.merchantId)),
+        slots.length,
+        'no orphaned CVV slot',
+      );
+      await t.platform.services.vault!.audit.checkpointer!.checkpoint();
+      assert.equal((await verifyTrail(t.adminSql)).ok, true);
+    });
+  });
+
   describe(`audit trail fails closed (${backend})`, () => {
     let t: TestPlatform;
     before(async () => {
@@ -332,7 +388,7 @@ for (const backend of backends()) {
       const id = created.json.token.id;
       const count = async () =>
         Number((await t.adminSql<{ n: string }[]>`select count(*) as n from vault.tokens`)[0]!.n);
-      const slots = () => t.platform.services.vault!.cvvSlots.countLive();
+      const slots = () => t.platform.services.vault!.volatile.count(CvvSlots.keyPrefix(t.merchantId));
       const before = { tokens: await count(), slots: await slots() };
 
       await t.adminSql`revoke insert on audit.records from cardhold_vault_runtime`;

@@ -5,6 +5,7 @@ import { type AccessContext, type AuditEvent, accessEvent } from '../audit/event
 import { openRecord, sealRecord } from '../keys/envelope.ts';
 import type { KeyHierarchy, VersionedKey } from '../keys/key-hierarchy.ts';
 import { CardholdError, type FieldError, isCardholdError } from '../shared/errors.ts';
+import { NaturalBatcher, type Settled } from '../shared/natural-batcher.ts';
 import { Secret } from '../shared/secret.ts';
 import { cvvLengthOf } from './card-brands.ts';
 import { type ValidCard, validateCard, validateCvv } from './card-validation.ts';
@@ -68,8 +69,15 @@ export interface ListQuery {
   startingAfter?: string | undefined;
 }
 
+/** A token looked up by id or alias, within one merchant. */
+interface TokenKey {
+  merchantId: string;
+  key: string;
+}
+
 interface TokenRow {
   id: string;
+  merchant_id?: string;
   alias: string | null;
   brand: string;
   bin: string;
@@ -93,7 +101,8 @@ interface PreparedCard {
   cvvOptions: CvvSlotOptions | undefined;
 }
 
-const viewColumns = 'id, alias, brand, bin, last4, exp_month, exp_year, fingerprint, created_at, expires_at';
+const viewColumns =
+  'id, merchant_id, alias, brand, bin, last4, exp_month, exp_year, fingerprint, created_at, expires_at';
 
 /**
  * Tokenization and token lifecycle inside the vault. Every statement is scoped by merchant, and
@@ -105,6 +114,8 @@ export class TokenService {
   readonly #cvv: CvvSlots;
   readonly #trail: AuditTrail;
   readonly #now: () => Date;
+  readonly #inserts: NaturalBatcher<PreparedCard, TokenizeResult>;
+  readonly #lookups: NaturalBatcher<TokenKey, TokenRow | undefined>;
 
   constructor(deps: {
     sql: Sql;
@@ -118,6 +129,16 @@ export class TokenService {
     this.#cvv = deps.cvvSlots;
     this.#trail = deps.trail;
     this.#now = deps.now ?? (() => new Date());
+    this.#inserts = new NaturalBatcher({
+      run: (items: PreparedCard[]) => this.#insertBatch(items),
+      concurrency: deps.trail.lanes,
+      maxBatch: 50,
+    });
+    this.#lookups = new NaturalBatcher({
+      run: (keys: TokenKey[]) => this.#lookupBatch(keys),
+      concurrency: deps.trail.lanes,
+      maxBatch: 100,
+    });
   }
 
   /** An audit event about one of this merchant's tokens (or its CVV slot). */
@@ -177,6 +198,7 @@ export class TokenService {
     };
     for (let attempt = 1; ; attempt++) {
       try {
+        if (!request.dedup) return await this.#inserts.submit(prepared);
         return await this.#trail.withLane((audit) => this.#store(prepared, audit));
       } catch (error) {
         const aliasClash =
@@ -192,7 +214,6 @@ export class TokenService {
    */
   async #store(prepared: PreparedCard, audit: LaneWriter): Promise<TokenizeResult> {
     const { ctx, merchantId, request, fingerprint, cvvOptions } = prepared;
-    if (!request.dedup) return this.#insert(this.#sql, prepared, audit);
     return this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
       // Serialise dedup per merchant and card so two concurrent requests cannot both insert.
@@ -225,39 +246,119 @@ export class TokenService {
   }
 
   async #insert(db: Sql, prepared: PreparedCard, audit: LaneWriter): Promise<TokenizeResult> {
-    const { ctx, merchantId, request, card, fingerprint, pan, expiresAt, cvvOptions } = prepared;
-    const id = newId('tok');
-    const alias = request.formatPreservingAlias ? formatPreservingAlias(card.pan.expose()) : null;
-    const payload = Buffer.from(
-      JSON.stringify({ pan: card.pan.expose(), name: card.holderName ?? null }),
-      'utf8',
-    );
-    let sealed: ReturnType<typeof sealRecord>;
+    return (await this.#insertRows(db, [prepared], audit))[0] as TokenizeResult;
+  }
+
+  /**
+   * Encrypts each card and writes all rows with their audit records in one statement (the audit INSERT
+   * in a CTE). CVV slots are created before the rows are written; if the statement fails they are
+   * destroyed, and if a slot cannot be created nothing is written: never one without the other.
+   */
+  async #insertRows(db: Sql, items: PreparedCard[], audit: LaneWriter): Promise<TokenizeResult[]> {
+    const slots: Array<{ merchantId: string; id: string }> = [];
     try {
-      sealed = sealRecord(pan.key, payload, panAad(merchantId, id, pan.version));
-    } finally {
-      payload.fill(0);
-    }
-    // The CVV slot is created before the row is written; if the insert then fails the slot is destroyed,
-    // and if the slot cannot be created nothing is written: never one without the other.
-    const slot = request.cvv ? await this.#cvv.create(merchantId, id, request.cvv, cvvOptions) : null;
-    try {
-      const events = [
-        this.#event(ctx, 'token.create', { type: 'token', id }, undefined, { brand: card.brand }),
-        ...(slot ? [this.#event(ctx, 'cvv.create', { type: 'cvv_slot', id: slot.id })] : []),
-      ];
-      const rows = await db<TokenRow[]>`
+      const rows = [];
+      const events: AuditEvent[] = [];
+      const created: Array<{ id: string; slot: CvvSlotView | null }> = [];
+      for (const prepared of items) {
+        const { ctx, merchantId, request, card, fingerprint, pan, expiresAt, cvvOptions } = prepared;
+        const id = newId('tok');
+        const alias = request.formatPreservingAlias ? formatPreservingAlias(card.pan.expose()) : null;
+        const payload = Buffer.from(
+          JSON.stringify({ pan: card.pan.expose(), name: card.holderName ?? null }),
+          'utf8',
+        );
+        let sealed: ReturnType<typeof sealRecord>;
+        try {
+          sealed = sealRecord(pan.key, payload, panAad(merchantId, id, pan.version));
+        } finally {
+          payload.fill(0);
+        }
+        const slot = request.cvv ? await this.#cvv.create(merchantId, id, request.cvv, cvvOptions) : null;
+        if (slot) slots.push({ merchantId, id: slot.id });
+        created.push({ id, slot });
+        events.push(
+          this.#event(ctx, 'token.create', { type: 'token', id }, undefined, { brand: card.brand }),
+        );
+        if (slot) events.push(this.#event(ctx, 'cvv.create', { type: 'cvv_slot', id: slot.id }));
+        rows.push({
+          id,
+          merchant_id: merchantId,
+          alias,
+          fingerprint,
+          ciphertext: sealed.ciphertext,
+          wrapped_dek: sealed.wrappedDataKey,
+          kek_version: pan.version,
+          brand: card.brand,
+          bin: card.bin,
+          last4: card.last4,
+          pan_length: card.panLength,
+          exp_month: card.expMonth,
+          exp_year: card.expYear,
+          expires_at: expiresAt,
+        });
+      }
+      const inserted = await db<TokenRow[]>`
         with audit as (${audit.fragment(db, events)})
-        insert into vault.tokens (id, merchant_id, alias, fingerprint, ciphertext, wrapped_dek, kek_version,
-          brand, bin, last4, pan_length, exp_month, exp_year, expires_at)
-        values (${id}, ${merchantId}, ${alias}, ${fingerprint}, ${sealed.ciphertext}, ${sealed.wrappedDataKey},
-          ${pan.version}, ${card.brand}, ${card.bin}, ${card.last4}, ${card.panLength}, ${card.expMonth},
-          ${card.expYear}, ${expiresAt})
+        insert into vault.tokens ${db(rows)}
         returning ${db.unsafe(viewColumns)}`;
-      return { token: toView(rows[0] as TokenRow), deduplicated: false, cvv_slot: slot };
+      const byId = new Map(inserted.map((row) => [row.id, row]));
+      return created.map(({ id, slot }) => ({
+        token: toView(byId.get(id) as TokenRow),
+        deduplicated: false,
+        cvv_slot: slot,
+      }));
     } catch (error) {
-      if (slot) await this.#cvv.destroy(merchantId, slot.id).catch(() => undefined);
+      for (const slot of slots) await this.#cvv.destroy(slot.merchantId, slot.id).catch(() => undefined);
       throw error;
+    }
+  }
+
+  /**
+   * Plain tokenizes that arrive together share one statement and one commit (see NaturalBatcher). If
+   * the shared statement fails, each card is tried again on its own, so one bad row (an alias clash)
+   * fails only its own request.
+   */
+  /**
+   * Token reads that arrive together share one SELECT. Ids and aliases are looked up in one statement
+   * each; every pair is scoped by its merchant.
+   */
+  async #lookupBatch(items: TokenKey[]): Promise<Settled<TokenRow | undefined>[]> {
+    const sql = this.#sql;
+    const byId = items.filter((k) => k.key.startsWith('tok_'));
+    const byAlias = items.filter((k) => !k.key.startsWith('tok_'));
+    const found = new Map<string, TokenRow>();
+    if (byId.length > 0) {
+      const rows = await sql<TokenRow[]>`
+        select ${sql.unsafe(viewColumns)} from vault.tokens
+        where (merchant_id, id) in (select * from unnest(${byId.map((k) => k.merchantId)}::text[], ${byId.map((k) => k.key)}::text[]))
+          and (expires_at is null or expires_at > now())`;
+      for (const row of rows) found.set(`${row.merchant_id}|${row.id}`, row);
+    }
+    if (byAlias.length > 0) {
+      const rows = await sql<TokenRow[]>`
+        select ${sql.unsafe(viewColumns)} from vault.tokens
+        where (merchant_id, alias) in (select * from unnest(${byAlias.map((k) => k.merchantId)}::text[], ${byAlias.map((k) => k.key)}::text[]))
+          and (expires_at is null or expires_at > now())`;
+      for (const row of rows) found.set(`${row.merchant_id}|${row.alias}`, row);
+    }
+    return items.map((k) => ({ ok: true as const, value: found.get(`${k.merchantId}|${k.key}`) }));
+  }
+
+  async #insertBatch(items: PreparedCard[]): Promise<Settled<TokenizeResult>[]> {
+    const alone = (item: PreparedCard) =>
+      this.#trail
+        .withLane((audit) => this.#insert(this.#sql, item, audit))
+        .then(
+          (value) => ({ ok: true as const, value }),
+          (error: unknown) => ({ ok: false as const, error }),
+        );
+    if (items.length === 1) return [await alone(items[0] as PreparedCard)];
+    try {
+      const results = await this.#trail.withLane((audit) => this.#insertRows(this.#sql, items, audit));
+      return results.map((value) => ({ ok: true as const, value }));
+    } catch {
+      return Promise.all(items.map(alone));
     }
   }
 
@@ -334,11 +435,7 @@ export class TokenService {
   async get(ctx: AccessContext, idOrAlias: string): Promise<TokenView> {
     const { merchantId } = ctx;
     const resource = { type: 'token', id: idOrAlias };
-    const rows = await this.#sql<TokenRow[]>`
-      select ${this.#sql.unsafe(viewColumns)} from vault.tokens
-      where merchant_id = ${merchantId} and ${idOrAlias.startsWith('tok_') ? this.#sql`id` : this.#sql`alias`} = ${idOrAlias}
-        and (expires_at is null or expires_at > now())`;
-    const row = rows[0];
+    const row = await this.#lookups.submit({ merchantId, key: idOrAlias });
     if (!row) return this.#failed(ctx, 'token.read', resource, new CardholdError('token_not_found'));
     await this.#trail.record(this.#event(ctx, 'token.read', { type: 'token', id: row.id }));
     return toView(row);

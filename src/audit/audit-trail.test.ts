@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Sql } from 'postgres';
 import { testCards } from '../../test/fixtures/cards.ts';
@@ -123,6 +125,13 @@ for (const backend of backends()) {
         action: 'token.search',
       });
       assertComplete((await records(t.adminSql, 'cvv.read')).at(-1), { ...common, action: 'cvv.read' });
+      // The same request id is on the response, in the audit records and on the application's log lines.
+      const logs = await readdir(path.resolve('test-output', 'logs'));
+      const mine = logs.filter((f) => f.startsWith(`audit-events-${backend}-${process.pid}-`));
+      const text = (
+        await Promise.all(mine.map((f) => readFile(path.resolve('test-output', 'logs', f), 'utf8')))
+      ).join('');
+      assert.match(text, /"reqId":"audit-test-request-1"[^\n]*"route":"\/v1\/tokens\/:id"/);
       assertComplete(byResource(await records(t.adminSql, 'token.delete'))[0], {
         ...common,
         action: 'token.delete',

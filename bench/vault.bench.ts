@@ -410,6 +410,9 @@ async function main(): Promise<number> {
       CARDHOLD_API_METRICS_PORT: '0',
       CARDHOLD_ACQUIRER_METRICS_PORT: '0',
       CARDHOLD_LOG_LEVEL: 'warn',
+      // Limits stay on (their cost is part of the measurement) but high enough never to trigger.
+      CARDHOLD_RATE_LIMIT_TOKENIZE_PER_MINUTE:
+        process.env['CARDHOLD_RATE_LIMIT_TOKENIZE_PER_MINUTE'] ?? '100000000',
       CARDHOLD_DATABASE_URL: undefined,
       CARDHOLD_REDIS_URL: undefined,
     };

@@ -1,3 +1,4 @@
+import type { Authorizer } from '../auth/authenticate.ts';
 import { type AppInstance, createServer, type TlsMaterial } from '../http/create-server.ts';
 import { registerHealth } from '../http/health.ts';
 import type { RoleMetrics } from '../http/metrics.ts';
@@ -8,6 +9,7 @@ import type { Logger } from '../shared/logger.ts';
  * authorize/capture/void/refund/sync API and its test cards.
  */
 export async function createTestAcquirer(options: {
+  authorizer: Authorizer;
   logger: Logger;
   tls: TlsMaterial;
   bodyLimit: number;
@@ -16,6 +18,7 @@ export async function createTestAcquirer(options: {
 }): Promise<AppInstance> {
   const app = await createServer({
     role: 'acquirer',
+    authorizer: options.authorizer,
     logger: options.logger,
     tls: options.tls,
     bodyLimit: options.bodyLimit,

@@ -22,7 +22,23 @@ export const auditActions = {
   // 10.2.1.5: changes to identification and authentication credentials.
   'api_key.create': 'An API key was issued',
   'api_key.revoke': 'An API key was revoked',
+  'api_key.rotate': 'An API key was rotated (successor issued, overlap set)',
   'api_key.read': 'API keys were listed',
+  // Operator accounts (PCI DSS 8): 10.2.1.5 credential changes, 10.2.1.2 administrative actions.
+  'operator.create': 'An operator account was created',
+  'operator.read': 'An operator account was read',
+  'operator.login': 'An operator logged in (password and TOTP)',
+  'operator.logout': 'An operator session was ended',
+  'operator.password_change': 'An operator password was changed or reset',
+  'operator.mfa_enrol': 'An operator enrolled a TOTP authenticator',
+  'operator.mfa_reset': 'An operator’s TOTP authenticator was removed by an administrator',
+  'operator.step_up': 'An operator re-verified TOTP within a session',
+  'operator.lock': 'An operator account was locked after repeated failures',
+  'operator.unlock': 'An operator account was unlocked by an administrator',
+  'operator.disable': 'An operator account was disabled',
+  // 10.2.1.7: keys that protect operator credentials and sign their sessions.
+  'operator_key.create': 'A session-signing or TOTP-encryption key was created',
+  'operator_key.retire': 'A session-signing key was retired',
   // 10.2.1.3: access to the audit trail.
   'audit.read': 'Audit records were read or exported',
   'audit.verify': 'The audit trail was verified',

@@ -1,8 +1,7 @@
 import type { Sql } from 'postgres';
 import { Type } from 'typebox';
-import { adminAccess, requireAdmin } from '../auth/authenticate.ts';
+import { adminAccess } from '../auth/authenticate.ts';
 import type { AppInstance } from '../http/create-server.ts';
-import type { Secret } from '../shared/secret.ts';
 import { loadPublicSigningKeys } from './audit-keys.ts';
 import type { AuditTrail } from './audit-trail.ts';
 import { readRecords } from './export.ts';
@@ -34,17 +33,14 @@ const VerifyReport = Type.Object({
  * by time range (administrator; the `audit:read` permission once operator roles exist). Every read and
  * verification is itself recorded (PCI DSS 10.2.1.3).
  */
-export function registerAuditRoutes(
-  app: AppInstance,
-  deps: { sql: Sql; trail: AuditTrail; adminToken: Secret<string> | undefined },
-): void {
+export function registerAuditRoutes(app: AppInstance, deps: { sql: Sql; trail: AuditTrail }): void {
   const { sql, trail } = deps;
-  const preHandler = requireAdmin(deps.adminToken, trail);
-  const security = [{ adminToken: [] }];
+  const security = [{ bearer: [] }];
 
   app.get(
     '/v1/audit/signing-keys',
     {
+      config: { access: 'public' },
       schema: {
         summary: 'Public keys that verify audit checkpoints (Ed25519)',
         tags: ['audit'],
@@ -77,7 +73,7 @@ export function registerAuditRoutes(
   app.post(
     '/v1/admin/audit/verify',
     {
-      preHandler,
+      config: { access: 'audit:read' },
       schema: {
         summary: 'Verify the audit trail: every hash, link and checkpoint signature',
         description:
@@ -110,7 +106,7 @@ export function registerAuditRoutes(
   app.get(
     '/v1/admin/audit/records',
     {
-      preHandler,
+      config: { access: 'audit:read' },
       schema: {
         summary: 'Read audit records by time range',
         description: 'Oldest first; page with after_seq. Use `cardhold audit-log export` for JSON lines.',

@@ -1,12 +1,10 @@
 import { Type } from 'typebox';
-import type { AuditTrail } from '../audit/audit-trail.ts';
 import type { AppInstance } from '../http/create-server.ts';
-import type { Secret } from '../shared/secret.ts';
 import { apiKeyIdPattern, merchantIdPattern } from '../vault/identifiers.ts';
 import type { IssuedApiKey } from './api-keys.ts';
-import { adminAccess, requireAdmin } from './authenticate.ts';
+import { adminAccess, assertMerchantVisible } from './authenticate.ts';
 import type { Merchants } from './merchants.ts';
-import { scopes } from './scopes.ts';
+import { publishableKeyScopes, secretKeyScopes } from './scopes.ts';
 
 const Merchant = Type.Object({
   id: Type.String(),
@@ -20,6 +18,10 @@ const ApiKeyFields = {
   id: Type.String(),
   object: Type.Literal('api_key'),
   merchant_id: Type.String(),
+  kind: Type.Union([Type.Literal('secret'), Type.Literal('publishable')]),
+  allowed_origins: Type.Array(Type.String(), {
+    description: 'Publishable keys: the browser origins allowed',
+  }),
   display: Type.String({ description: 'Recognisable prefix and last four characters' }),
   scopes: Type.Array(Type.String()),
   label: Type.Union([Type.String(), Type.Null()]),
@@ -34,15 +36,19 @@ const IssuedKey = Type.Object({
 
 const KeyView = Type.Object({
   ...ApiKeyFields,
-  kind: Type.String(),
+  rotated_to: Type.Union([Type.String(), Type.Null()]),
   revoked_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   last_used_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 });
 
-const ScopeList = Type.Array(Type.Union(scopes.map((s) => Type.Literal(s))), {
-  minItems: 1,
-  uniqueItems: true,
-});
+const ScopeList = Type.Array(
+  Type.Union([...secretKeyScopes, ...publishableKeyScopes].map((s) => Type.Literal(s))),
+  {
+    minItems: 1,
+    uniqueItems: true,
+  },
+);
+const Origin = Type.String({ pattern: '^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$', maxLength: 255 });
 const MerchantParams = Type.Object({ id: Type.String({ pattern: merchantIdPattern }) });
 const KeyParams = Type.Object({
   id: Type.String({ pattern: merchantIdPattern }),
@@ -52,23 +58,21 @@ const KeyParams = Type.Object({
 /** The one place a key's secret is revealed: the response that creates it. */
 const issued = (key: IssuedApiKey) => ({ ...key, object: 'api_key' as const, secret: key.secret.expose() });
 
+/**
+ * Merchants and their API keys on the api role. Reading needs merchants:read, changing needs
+ * merchants:admin (security-admin); staff confined to one merchant see only that one.
+ */
 export function registerAdminRoutes(
   app: AppInstance,
-  deps: {
-    merchants: Merchants;
-    adminToken: Secret<string> | undefined;
-    environment: 'test' | 'live';
-    trail: AuditTrail;
-  },
+  deps: { merchants: Merchants; environment: 'test' | 'live' },
 ): void {
   const { merchants } = deps;
-  const preHandler = requireAdmin(deps.adminToken, deps.trail);
-  const security = [{ adminToken: [] }];
+  const security = [{ bearer: [] }];
 
   app.post(
     '/v1/merchants',
     {
-      preHandler,
+      config: { access: 'merchants:admin' },
       schema: {
         summary: 'Create a merchant and its first secret key',
         tags: ['admin'],
@@ -95,7 +99,7 @@ export function registerAdminRoutes(
   app.get(
     '/v1/merchants/:id',
     {
-      preHandler,
+      config: { access: 'merchants:read' },
       schema: {
         summary: 'Read a merchant',
         tags: ['admin'],
@@ -104,24 +108,31 @@ export function registerAdminRoutes(
         response: { 200: Merchant },
       },
     },
-    async (request) => ({
-      ...(await merchants.get(adminAccess(request), request.params.id)),
-      object: 'merchant' as const,
-    }),
+    async (request) => {
+      assertMerchantVisible(request, request.params.id);
+      const merchant = await merchants.get(adminAccess(request), request.params.id);
+      return { ...merchant, object: 'merchant' as const };
+    },
   );
 
   app.post(
     '/v1/merchants/:id/api-keys',
     {
-      preHandler,
+      config: { access: 'merchants:admin' },
       schema: {
-        summary: 'Issue another secret key',
+        summary: 'Issue a secret or publishable key',
+        description:
+          'A publishable key (pk_…) can only tokenize, into this merchant, from the listed browser origins.',
         tags: ['admin'],
         security,
         params: MerchantParams,
         body: Type.Object(
           {
+            kind: Type.Optional(Type.Union([Type.Literal('secret'), Type.Literal('publishable')])),
             scopes: Type.Optional(ScopeList),
+            allowed_origins: Type.Optional(
+              Type.Array(Origin, { minItems: 1, maxItems: 20, uniqueItems: true }),
+            ),
             label: Type.Optional(Type.String({ maxLength: 200 })),
             expires_at: Type.Optional(Type.String({ format: 'date-time' })),
           },
@@ -131,11 +142,45 @@ export function registerAdminRoutes(
       },
     },
     async (request, reply) => {
+      assertMerchantVisible(request, request.params.id);
+      const body = request.body;
       const key = await merchants.issueKey(adminAccess(request), request.params.id, {
-        scopes: request.body.scopes,
-        label: request.body.label,
-        expiresAt: request.body.expires_at ? new Date(request.body.expires_at) : undefined,
+        kind: body.kind ?? 'secret',
+        scopes: body.scopes,
+        allowedOrigins: body.allowed_origins,
+        label: body.label,
+        expiresAt: body.expires_at ? new Date(body.expires_at) : undefined,
       });
+      return reply.code(201).send(issued(key));
+    },
+  );
+
+  app.post(
+    '/v1/merchants/:id/api-keys/:keyId/rotate',
+    {
+      config: { access: 'merchants:admin' },
+      schema: {
+        summary: 'Rotate a key: issue its successor, keep the old one working for an overlap',
+        description:
+          'The successor has the same kind, scopes, origins and label. The old key expires at the end of the overlap (0 ends it now).',
+        tags: ['admin'],
+        security,
+        params: KeyParams,
+        body: Type.Object(
+          { overlap_seconds: Type.Integer({ minimum: 0, maximum: 30 * 24 * 3600, default: 86_400 }) },
+          { additionalProperties: false },
+        ),
+        response: { 201: IssuedKey },
+      },
+    },
+    async (request, reply) => {
+      assertMerchantVisible(request, request.params.id);
+      const key = await merchants.rotateKey(
+        adminAccess(request),
+        request.params.id,
+        request.params.keyId,
+        request.body.overlap_seconds,
+      );
       return reply.code(201).send(issued(key));
     },
   );
@@ -143,7 +188,7 @@ export function registerAdminRoutes(
   app.get(
     '/v1/merchants/:id/api-keys',
     {
-      preHandler,
+      config: { access: 'merchants:read' },
       schema: {
         summary: "List a merchant's keys (never their secrets)",
         tags: ['admin'],
@@ -152,19 +197,17 @@ export function registerAdminRoutes(
         response: { 200: Type.Object({ object: Type.Literal('list'), data: Type.Array(KeyView) }) },
       },
     },
-    async (request) => ({
-      object: 'list' as const,
-      data: (await merchants.listKeys(adminAccess(request), request.params.id)).map((k) => ({
-        ...k,
-        object: 'api_key' as const,
-      })),
-    }),
+    async (request) => {
+      assertMerchantVisible(request, request.params.id);
+      const keys = await merchants.listKeys(adminAccess(request), request.params.id);
+      return { object: 'list' as const, data: keys.map((k) => ({ ...k, object: 'api_key' as const })) };
+    },
   );
 
   app.delete(
     '/v1/merchants/:id/api-keys/:keyId',
     {
-      preHandler,
+      config: { access: 'merchants:admin' },
       schema: {
         summary: 'Revoke a key',
         tags: ['admin'],
@@ -173,9 +216,10 @@ export function registerAdminRoutes(
         response: { 200: KeyView },
       },
     },
-    async (request) => ({
-      ...(await merchants.revokeKey(adminAccess(request), request.params.id, request.params.keyId)),
-      object: 'api_key' as const,
-    }),
+    async (request) => {
+      assertMerchantVisible(request, request.params.id);
+      const key = await merchants.revokeKey(adminAccess(request), request.params.id, request.params.keyId);
+      return { ...key, object: 'api_key' as const };
+    },
   );
 }

@@ -1,23 +1,37 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { AuditTrail } from '../audit/audit-trail.ts';
-import type { AccessContext, Origin } from '../audit/events.ts';
+import type { AccessContext, AuditAction, Origin } from '../audit/events.ts';
 import { CardholdError, isCardholdError } from '../shared/errors.ts';
 import type { Secret } from '../shared/secret.ts';
-import type { ApiKeyPrincipal, ApiKeyVerifier } from './api-keys.ts';
-import type { Scope } from './scopes.ts';
+import { merchantIdPattern } from '../vault/identifiers.ts';
+import { ApiKeyVerifier } from './api-keys.ts';
+import { cdePermissions, type Permission, rolePermissions } from './permissions.ts';
+import { actorOf, isPerson, type Principal } from './principal.ts';
+
+/** What a route requires: one permission, or nothing at all (health, OpenAPI, public keys). */
+export type RouteAccess = Permission | 'public';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    principal: ApiKeyPrincipal | null;
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    /** Every route declares this; the server refuses to register a route without it. */
+    access?: RouteAccess;
+    /** A rate limit shared by the routes of one group, per credential (src/http/create-server.ts). */
+    limit?: { group: string; perMinute: number };
   }
 }
 
-function bearer(request: FastifyRequest): string {
+/** The header a platform-wide principal (staff, services) names the merchant it acts for with. */
+export const MERCHANT_HEADER = 'cardhold-merchant';
+const MERCHANT_ID = new RegExp(merchantIdPattern);
+
+function bearer(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
-  const match = typeof header === 'string' ? /^Bearer ([!-~]{1,512})$/.exec(header) : null;
-  if (!match?.[1]) throw new CardholdError('unauthenticated');
-  return match[1];
+  const match = typeof header === 'string' ? /^Bearer ([!-~]{1,16384})$/.exec(header) : null;
+  return match?.[1];
 }
 
 /** Where a request came from, as audit records state it (PCI DSS 10.2.2.5). */
@@ -30,116 +44,158 @@ export function originOf(request: FastifyRequest): Origin {
   };
 }
 
+export interface AuthorizerOptions {
+  /** Records refusals (PCI DSS 10.2.1.4); the test acquirer has none. */
+  trail?: AuditTrail | undefined;
+  /** Merchant keys (sk_…, pk_…), on the roles that accept them. */
+  apiKeys?: ApiKeyVerifier | undefined;
+  /** The bootstrap administrator token, on the api role, until operator accounts replace it. */
+  adminToken?: Secret<string> | undefined;
+  /** Signed bearer tokens (operator sessions, OIDC access tokens); undefined when not one of ours. */
+  bearerTokens?: ((token: string) => Promise<Principal | undefined>) | undefined;
+}
+
 /**
- * preHandler for merchant routes: a valid secret key holding `scope`; anything else is refused and
- * recorded in the audit trail (PCI DSS 10.2.1.4). A refused credential appears there only as a keyed
- * hash.
+ * Authentication and authorization for every route of a server, deny by default (PCI DSS 7.2, 8.2):
+ * the route's declared permission must be held by the caller; people need MFA for card data, keys and
+ * the audit trail; a publishable key works only from its allowed origins. Runs on `onRequest`, before
+ * a body is parsed. Every refusal is recorded, with a refused credential only as a keyed hash.
  */
-export function requireScope(verifier: ApiKeyVerifier, trail: AuditTrail, scope: Scope) {
-  return async (request: FastifyRequest): Promise<void> => {
-    const origin = originOf(request);
-    let presented: string | undefined;
+export class Authorizer {
+  readonly #options: AuthorizerOptions;
+  readonly #adminDigest: Buffer | undefined;
+
+  constructor(options: AuthorizerOptions) {
+    this.#options = options;
+    this.#adminDigest = options.adminToken
+      ? createHash('sha256').update(options.adminToken.expose()).digest()
+      : undefined;
+  }
+
+  readonly hook = async (request: FastifyRequest): Promise<void> => {
+    request.principal = null;
+    const access = request.routeOptions.config?.access;
+    if (access === 'public') return;
+    if (access === undefined) {
+      // Not-found and other framework routes: nothing to authorize, nothing served.
+      if (request.routeOptions.url === undefined) return;
+      throw new CardholdError('forbidden', { detail: 'This route declares no permission' });
+    }
+    const presented = bearer(request);
+    let principal: Principal;
     try {
-      presented = bearer(request);
-      const principal = await verifier.verify(presented);
-      if (!principal.scopes.has(scope)) {
-        await recordRefusal(trail, {
-          action: 'access.denied',
-          actor: { type: 'merchant_key', id: principal.keyId },
-          merchantId: principal.merchantId,
-          reason: 'forbidden',
-          scope,
-          origin,
-          route: request.routeOptions.url,
-        });
-        throw new CardholdError('forbidden', { detail: `This key does not hold the ${scope} scope` });
-      }
-      request.principal = principal;
+      principal = await this.#authenticate(presented);
     } catch (error) {
       if (isCardholdError(error) && error.code === 'unauthenticated') {
-        await recordRefusal(trail, {
-          action: 'auth.failure',
-          actor: { type: 'anonymous', id: presented ? trail.keyedHash(presented) : 'no-credential' },
-          merchantId: null,
-          reason: 'unauthenticated',
-          scope,
-          origin,
-          route: request.routeOptions.url,
-        });
+        await this.#refused(request, 'auth.failure', null, error.code, access, presented);
       }
       throw error;
     }
+    const refuse = async (reason: string, detail: string) => {
+      await this.#refused(request, 'access.denied', principal, reason, access);
+      throw new CardholdError('forbidden', { detail });
+    };
+    if (!principal.permissions.has(access))
+      await refuse('forbidden', `This credential does not hold ${access}`);
+    if (principal.allowedOrigins) {
+      const origin = request.headers.origin;
+      if (typeof origin !== 'string' || !principal.allowedOrigins.includes(origin)) {
+        await refuse('origin_not_allowed', 'A publishable key works only from its allowed origins');
+      }
+    }
+    if (isPerson(principal) && cdePermissions.has(access) && !principal.mfaAt) {
+      await this.#refused(request, 'access.denied', principal, 'mfa_required', access);
+      throw new CardholdError('mfa_required');
+    }
+    request.principal = principal;
   };
+
+  async #authenticate(presented: string | undefined): Promise<Principal> {
+    if (!presented) throw new CardholdError('unauthenticated');
+    const { apiKeys, bearerTokens } = this.#options;
+    if (apiKeys && ApiKeyVerifier.looksLikeKey(presented)) return apiKeys.verify(presented);
+    if (this.#adminDigest) {
+      const digest = createHash('sha256').update(presented).digest();
+      if (timingSafeEqual(digest, this.#adminDigest)) return adminPrincipal;
+    }
+    const fromToken = bearerTokens ? await bearerTokens(presented) : undefined;
+    if (fromToken) return fromToken;
+    throw new CardholdError('unauthenticated');
+  }
+
+  /** Best-effort: the request is refused whether or not the record commits. */
+  async #refused(
+    request: FastifyRequest,
+    action: AuditAction,
+    principal: Principal | null,
+    reason: string,
+    access: RouteAccess,
+    presented?: string,
+  ): Promise<void> {
+    const trail = this.#options.trail;
+    if (!trail) return;
+    const actor = principal
+      ? actorOf(principal)
+      : { type: 'anonymous' as const, id: presented ? trail.keyedHash(presented) : 'no-credential' };
+    await trail
+      .record({
+        action,
+        actor,
+        resource: { type: 'route', id: request.routeOptions.url ?? 'unmatched' },
+        merchantId: principal?.merchantId ?? null,
+        outcome: 'failure',
+        reason,
+        origin: originOf(request),
+        details: { permission: access },
+      })
+      .catch(() => undefined);
+  }
 }
 
-/** A refusal is recorded best-effort: the request is refused whether or not the record commits. */
-async function recordRefusal(
-  trail: AuditTrail,
-  refusal: {
-    action: 'auth.failure' | 'access.denied';
-    actor: AccessContext['actor'];
-    merchantId: string | null;
-    reason: string;
-    scope: Scope;
-    origin: Origin;
-    route: string | undefined;
-  },
-): Promise<void> {
-  await trail
-    .record({
-      action: refusal.action,
-      actor: refusal.actor,
-      resource: { type: 'route', id: refusal.route ?? 'unmatched' },
-      merchantId: refusal.merchantId,
-      outcome: 'failure',
-      reason: refusal.reason,
-      origin: refusal.origin,
-      details: { scope: refusal.scope },
-    })
-    .catch(() => undefined);
-}
+/** The bootstrap administrator: security-admin's permissions, one shared token (see docs/identity.md). */
+const adminPrincipal: Principal = {
+  kind: 'admin_token',
+  id: 'admin-token',
+  merchantId: null,
+  roles: ['security-admin'],
+  permissions: new Set(rolePermissions['security-admin']),
+  mfaAt: null,
+};
 
-/** The authenticated merchant key, its merchant and the request's origin; every vault query is scoped by it. */
+/**
+ * The authenticated caller, the merchant it acts for and the request's origin; every card-data query is
+ * scoped by that merchant. A merchant's own credentials act for it alone; a platform-wide principal
+ * names the merchant in the `cardhold-merchant` header.
+ */
 export function accessOf(request: FastifyRequest): AccessContext {
-  if (!request.principal) throw new CardholdError('unauthenticated');
-  return {
-    merchantId: request.principal.merchantId,
-    actor: { type: 'merchant_key', id: request.principal.keyId },
-    origin: originOf(request),
-  };
+  const principal = request.principal;
+  if (!principal) throw new CardholdError('unauthenticated');
+  let merchantId = principal.merchantId;
+  if (merchantId === null) {
+    const named = request.headers[MERCHANT_HEADER];
+    if (typeof named !== 'string' || !MERCHANT_ID.test(named)) {
+      throw new CardholdError('request_invalid', {
+        field: MERCHANT_HEADER,
+        detail: `Name the merchant in the ${MERCHANT_HEADER} header`,
+      });
+    }
+    merchantId = named;
+  }
+  return { merchantId, actor: actorOf(principal), origin: originOf(request) };
+}
+
+/** The caller of an administrative route, as an audit actor. */
+export function adminAccess(request: FastifyRequest): Omit<AccessContext, 'merchantId'> {
+  const principal = request.principal;
+  if (!principal) throw new CardholdError('unauthenticated');
+  return { actor: actorOf(principal), origin: originOf(request) };
 }
 
 /**
- * preHandler for administrative routes until operator accounts exist: a bearer token compared in
- * constant time against the configured one. With no token configured the routes refuse everyone.
+ * For administrative routes about one merchant: a principal confined to another merchant gets exactly
+ * the answer a missing merchant gets.
  */
-export function requireAdmin(token: Secret<string> | undefined, trail: AuditTrail) {
-  const expected = token ? createHash('sha256').update(token.expose()).digest() : undefined;
-  return async (request: FastifyRequest): Promise<void> => {
-    let presented: string | undefined;
-    try {
-      presented = bearer(request);
-      const digest = createHash('sha256').update(presented).digest();
-      if (!expected || !timingSafeEqual(digest, expected)) throw new CardholdError('unauthenticated');
-    } catch (error) {
-      await trail
-        .record({
-          action: 'auth.failure',
-          actor: { type: 'anonymous', id: presented ? trail.keyedHash(presented) : 'no-credential' },
-          resource: { type: 'route', id: request.routeOptions.url ?? 'unmatched' },
-          merchantId: null,
-          outcome: 'failure',
-          reason: 'unauthenticated',
-          origin: originOf(request),
-          details: { credential: 'admin_token' },
-        })
-        .catch(() => undefined);
-      throw error;
-    }
-  };
-}
-
-/** The administrator as an audit actor. One shared token until operator accounts exist (issue 4). */
-export function adminAccess(request: FastifyRequest): Omit<AccessContext, 'merchantId'> {
-  return { actor: { type: 'admin_token', id: 'admin-token' }, origin: originOf(request) };
+export function assertMerchantVisible(request: FastifyRequest, merchantId: string): void {
+  const own = request.principal?.merchantId;
+  if (own && own !== merchantId) throw new CardholdError('merchant_not_found');
 }

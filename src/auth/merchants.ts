@@ -3,8 +3,8 @@ import type { AuditTrail } from '../audit/audit-trail.ts';
 import { type AccessContext, type AuditEvent, accessEvent } from '../audit/events.ts';
 import { CardholdError } from '../shared/errors.ts';
 import { newId } from '../vault/identifiers.ts';
-import { type ApiKeyView, type IssuedApiKey, issueApiKey } from './api-keys.ts';
-import { defaultSecretKeyScopes, type Scope } from './scopes.ts';
+import { type ApiKeyKind, type ApiKeyView, type IssuedApiKey, issueApiKey } from './api-keys.ts';
+import { defaultSecretKeyScopes, publishableKeyScopes, type Scope } from './scopes.ts';
 
 export interface MerchantView {
   id: string;
@@ -23,7 +23,9 @@ interface MerchantRow {
 interface KeyRow {
   id: string;
   merchant_id: string;
-  kind: string;
+  kind: ApiKeyKind;
+  allowed_origins: string[];
+  rotated_to: string | null;
   display: string;
   scopes: string[];
   label: string | null;
@@ -132,16 +134,25 @@ export class Merchants {
   async issueKey(
     ctx: AdminContext,
     merchantId: string,
-    options: { scopes?: Scope[] | undefined; label?: string | undefined; expiresAt?: Date | undefined },
+    options: {
+      kind?: ApiKeyKind;
+      scopes?: Scope[] | undefined;
+      allowedOrigins?: string[] | undefined;
+      label?: string | undefined;
+      expiresAt?: Date | undefined;
+    },
   ): Promise<IssuedApiKey> {
     const merchant = await this.#find(merchantId);
     if (!merchant) throw new CardholdError('merchant_not_found');
+    const kind = options.kind ?? 'secret';
     return this.#trail.withLane((audit) =>
       this.#sql.begin(async (tx) => {
         const db = tx as unknown as Sql;
         const key = await issueApiKey(db, merchantId, {
           environment: merchant.environment,
-          scopes: options.scopes ?? defaultSecretKeyScopes,
+          kind,
+          scopes: options.scopes ?? (kind === 'secret' ? defaultSecretKeyScopes : [...publishableKeyScopes]),
+          allowedOrigins: options.allowedOrigins ?? [],
           label: options.label,
           expiresAt: options.expiresAt ?? null,
         });
@@ -151,10 +162,59 @@ export class Merchants {
     );
   }
 
+  /**
+   * Issues the key's successor (same kind, scopes, origins, label) and lets the old key work until the
+   * overlap ends; both changes and their records commit together.
+   */
+  async rotateKey(
+    ctx: AdminContext,
+    merchantId: string,
+    keyId: string,
+    overlapSeconds: number,
+  ): Promise<IssuedApiKey> {
+    const merchant = await this.#find(merchantId);
+    if (!merchant) throw new CardholdError('merchant_not_found');
+    return this.#trail.withLane((audit) =>
+      this.#sql.begin(async (tx) => {
+        const db = tx as unknown as Sql;
+        const rows = await db<KeyRow[]>`
+          select id, merchant_id, kind, allowed_origins, rotated_to, display, scopes, label, created_at,
+            expires_at, revoked_at, last_used_at
+          from identity.api_keys
+          where merchant_id = ${merchantId} and id = ${keyId} and revoked_at is null and rotated_to is null
+            and (expires_at is null or expires_at > now())
+          for update`;
+        const old = rows[0];
+        if (!old) throw new CardholdError('api_key_not_found');
+        const successor = await issueApiKey(db, merchantId, {
+          environment: merchant.environment,
+          kind: old.kind as ApiKeyKind,
+          scopes: old.scopes as Scope[],
+          allowedOrigins: old.allowed_origins,
+          label: old.label ?? undefined,
+          expiresAt: old.expires_at,
+        });
+        await db`
+          update identity.api_keys
+          set rotated_to = ${successor.id},
+            expires_at = least(coalesce(expires_at, 'infinity'), now() + make_interval(secs => ${overlapSeconds}))
+          where id = ${keyId}`;
+        await audit.insert(db, [
+          this.#keyEvent(ctx, successor),
+          this.#event(ctx, 'api_key.rotate', { type: 'api_key', id: keyId }, merchantId, {
+            successor: successor.id,
+            overlap_seconds: overlapSeconds,
+          }),
+        ]);
+        return successor;
+      }),
+    );
+  }
+
   async listKeys(ctx: AdminContext, merchantId: string): Promise<ApiKeyView[]> {
     if (!(await this.#find(merchantId))) throw new CardholdError('merchant_not_found');
     const rows = await this.#sql<KeyRow[]>`
-      select id, merchant_id, kind, display, scopes, label, created_at, expires_at, revoked_at, last_used_at
+      select id, merchant_id, kind, allowed_origins, rotated_to, display, scopes, label, created_at, expires_at, revoked_at, last_used_at
       from identity.api_keys where merchant_id = ${merchantId} order by created_at`;
     await this.#trail.record(
       this.#event(ctx, 'api_key.read', { type: 'merchant', id: merchantId }, merchantId, {
@@ -171,7 +231,7 @@ export class Merchants {
         const rows = await db<KeyRow[]>`
           update identity.api_keys set revoked_at = coalesce(revoked_at, now())
           where merchant_id = ${merchantId} and id = ${keyId}
-          returning id, merchant_id, kind, display, scopes, label, created_at, expires_at, revoked_at, last_used_at`;
+          returning id, merchant_id, kind, allowed_origins, rotated_to, display, scopes, label, created_at, expires_at, revoked_at, last_used_at`;
         if (rows[0]) {
           await audit.insert(db, [
             this.#event(ctx, 'api_key.revoke', { type: 'api_key', id: keyId }, merchantId),

@@ -1,6 +1,15 @@
-/** Permissions an API key can hold; routes declare the one they need and everything else is denied. */
-export const scopes = ['tokens:create', 'tokens:read', 'tokens:delete', 'cvv:use'] as const;
+import { type Permission, rolePermissions } from './permissions.ts';
 
-export type Scope = (typeof scopes)[number];
+/**
+ * What a merchant API key can be issued: its role's permissions (a secret key can hold any merchant
+ * permission, a publishable key only tokens:create). A key holds the subset it was issued.
+ */
+export const secretKeyScopes = rolePermissions['merchant-secret'];
+export const publishableKeyScopes = rolePermissions['merchant-publishable'];
+
+export type Scope = Permission;
 
 export const defaultSecretKeyScopes: Scope[] = ['tokens:create', 'tokens:read', 'tokens:delete'];
+
+/** Kept for the admin API's schema: every scope a secret key may be issued. */
+export const scopes = secretKeyScopes;

@@ -33,6 +33,13 @@ export interface Config {
   purgeIntervalSeconds: number;
   shutdownGraceSeconds: number;
   apiKeyCacheSeconds: number;
+  oidcIssuer: string | undefined;
+  oidcAudience: string | undefined;
+  oidcJwksUri: string | undefined;
+  oidcRoleMap: string | undefined;
+  oidcRoleClaim: string;
+  oidcMfaAmr: string;
+  rateLimitTokenizePerMinute: number;
   auditLanes: number;
   auditCheckpointRecords: number;
   auditCheckpointSeconds: number;
@@ -64,6 +71,15 @@ export function loadConfig(env: Source = process.env, cwd = process.cwd()): Conf
     raw[name] = resolveSetting(def, env, fileValues, cwd);
   }
   const config = raw as unknown as Config;
+  if (config.oidcIssuer) {
+    for (const [name, value] of [
+      ['CARDHOLD_OIDC_AUDIENCE', config.oidcAudience],
+      ['CARDHOLD_OIDC_JWKS_URI', config.oidcJwksUri],
+      ['CARDHOLD_OIDC_ROLE_MAP', config.oidcRoleMap],
+    ] as const) {
+      if (!value) throw new ConfigError(name, 'is required when CARDHOLD_OIDC_ISSUER is set');
+    }
+  }
   if (config.auditStream === 'file' && !config.auditStreamFile) {
     throw new ConfigError('CARDHOLD_AUDIT_STREAM_FILE', 'is required when CARDHOLD_AUDIT_STREAM is file');
   }

@@ -153,6 +153,49 @@ export const settings = {
     type: 'path',
     description: 'Write JSON logs to this file instead of stdout.',
   },
+  oidcIssuer: {
+    env: 'CARDHOLD_OIDC_ISSUER',
+    type: 'string',
+    description:
+      'Accept OIDC access tokens from this issuer (exact iss). Setting it requires CARDHOLD_OIDC_AUDIENCE, CARDHOLD_OIDC_JWKS_URI and CARDHOLD_OIDC_ROLE_MAP.',
+  },
+  oidcAudience: {
+    env: 'CARDHOLD_OIDC_AUDIENCE',
+    type: 'string',
+    description: "cardhold's API identifier at the identity provider (the tokens' aud).",
+  },
+  oidcJwksUri: {
+    env: 'CARDHOLD_OIDC_JWKS_URI',
+    type: 'string',
+    description: "The provider's JWKS URL (https; http only on loopback).",
+  },
+  oidcRoleMap: {
+    env: 'CARDHOLD_OIDC_ROLE_MAP',
+    type: 'string',
+    description:
+      'JSON object mapping the provider\'s group names to cardhold roles, e.g. {"pci-security":"security-admin","support":"operator-support"}.',
+  },
+  oidcRoleClaim: {
+    env: 'CARDHOLD_OIDC_ROLE_CLAIM',
+    type: 'string',
+    default: 'groups',
+    description: 'The token claim that lists the groups.',
+  },
+  oidcMfaAmr: {
+    env: 'CARDHOLD_OIDC_MFA_AMR',
+    type: 'string',
+    default: 'mfa,otp,hwk,swk',
+    description: 'Comma-separated amr values that count as multi-factor authentication.',
+  },
+  rateLimitTokenizePerMinute: {
+    env: 'CARDHOLD_RATE_LIMIT_TOKENIZE_PER_MINUTE',
+    type: 'integer',
+    default: 60_000,
+    min: 0,
+    max: 100_000_000,
+    description:
+      'Tokenization requests (single, batch, CVV slot) each credential may make per minute; 0 turns the limit off. Counted in Redis when CARDHOLD_REDIS_URL is set (shared by replicas), else per process.',
+  },
   auditLanes: {
     env: 'CARDHOLD_AUDIT_LANES',
     type: 'integer',

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -9,6 +10,8 @@ import Fastify, {
   LogController,
   type RawServerDefault,
 } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Authorizer, RouteAccess } from '../auth/authenticate.ts';
 import { CardholdError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { redactPans } from '../shared/pan-detect.ts';
@@ -30,7 +33,24 @@ export interface TlsMaterial {
   ca: Buffer;
 }
 
+export interface RouteEntry {
+  method: string;
+  url: string;
+  access: RouteAccess;
+}
+
+const routeTables = new WeakMap<object, RouteEntry[]>();
+
+/** Every route the server registered, with the access it declared: the authorization matrix's input. */
+export function routeTable(app: AppInstance): readonly RouteEntry[] {
+  return routeTables.get(app) ?? [];
+}
+
 export interface ServerOptions {
+  /** Authenticates callers and enforces each route's declared access (src/auth/authenticate.ts). */
+  authorizer: Authorizer;
+  /** Where rate-limit counters live: Redis shared by replicas, or this process when undefined. */
+  rateLimitRedis?: Redis | undefined;
   role: 'vault' | 'api' | 'acquirer';
   logger: Logger;
   tls: TlsMaterial;
@@ -80,6 +100,20 @@ export async function createServer(options: ServerOptions): Promise<AppInstance>
     requestTimeout: 30_000,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as AppInstance;
 
+  // Deny by default: a route that declares no access requirement cannot be registered at all.
+  const table: RouteEntry[] = [];
+  routeTables.set(app, table);
+  app.addHook('onRoute', (route) => {
+    if (route.config?.access === undefined) {
+      if (!route.url.startsWith('/docs')) {
+        throw new Error(`route ${String(route.method)} ${route.url} declares no access requirement`);
+      }
+      route.config = { ...route.config, access: 'public' };
+    }
+    for (const method of [route.method].flat()) {
+      table.push({ method: String(method), url: route.url, access: route.config.access as RouteAccess });
+    }
+  });
   app.setValidatorCompiler(compileValidator as never);
   app.setErrorHandler(problemHandler);
   app.setNotFoundHandler((request, reply) =>
@@ -94,6 +128,8 @@ export async function createServer(options: ServerOptions): Promise<AppInstance>
     reply.header('x-request-id', request.id);
     done();
   });
+  // After the headers above, so that refusals carry them too.
+  app.addHook('onRequest', options.authorizer.hook);
   app.addHook('onResponse', (request, reply, done) => {
     // The route pattern, not the URL: ids and query strings stay out of the access log and the metrics.
     const route = request.routeOptions.url ?? 'unmatched';
@@ -112,6 +148,21 @@ export async function createServer(options: ServerOptions): Promise<AppInstance>
     done();
   });
 
+  // Limits apply to routes that declare `config.limit`, per group of routes and per credential (the
+  // client address without one). One store for all routes, so that a group's routes share a budget.
+  await app.register(rateLimit, {
+    global: true,
+    timeWindow: 60_000,
+    allowList: (request) => request.routeOptions.config?.limit === undefined,
+    max: (request) => request.routeOptions.config?.limit?.perMinute ?? 1,
+    ...(options.rateLimitRedis
+      ? { redis: options.rateLimitRedis, nameSpace: `cardhold-rl-${options.role}-` }
+      : {}),
+    keyGenerator: (request) =>
+      `${request.routeOptions.config?.limit?.group}:${request.principal?.id ?? request.ip}`,
+    errorResponseBuilder: (_request, context) =>
+      new CardholdError('rate_limited', { detail: `Too many requests; retry in ${context.after}` }),
+  });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -123,10 +174,11 @@ export async function createServer(options: ServerOptions): Promise<AppInstance>
             scheme: 'bearer',
             description: 'Merchant secret key (sk_test_… or sk_live_…)',
           },
-          adminToken: {
+          bearer: {
             type: 'http',
             scheme: 'bearer',
-            description: 'Administrative token (CARDHOLD_ADMIN_TOKEN)',
+            description:
+              'An operator session or OIDC access token, or the bootstrap administrator token (CARDHOLD_ADMIN_TOKEN)',
           },
         },
       },

@@ -15,10 +15,13 @@ export function registerHealth(
 ): void {
   app.get(
     '/healthz',
-    { schema: { hide: true, response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    {
+      config: { access: 'public' },
+      schema: { hide: true, response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
+    },
     async () => ({ status: 'ok' as const }),
   );
-  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+  app.get('/readyz', { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) => {
     const results: Record<string, string> = {};
     let ready = true;
     await Promise.all(

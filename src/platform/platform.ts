@@ -1,11 +1,14 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { createTestAcquirer } from '../acquirers/test-acquirer.ts';
 import { type OpenAudit, openAudit, recordKeyCreation } from '../audit/open-audit.ts';
 import { registerAuditRoutes } from '../audit/routes.ts';
 import { registerAdminRoutes } from '../auth/admin-routes.ts';
 import { ApiKeyVerifier, type IssuedApiKey, newAdminToken } from '../auth/api-keys.ts';
+import { Authorizer } from '../auth/authenticate.ts';
 import { Merchants, type MerchantView } from '../auth/merchants.ts';
+import { oidcAuthenticator } from '../auth/oidc-principal.ts';
 import { type Config, ConfigError } from '../config/config.ts';
 import { type AppInstance, createServer } from '../http/create-server.ts';
 import { registerHealth } from '../http/health.ts';
@@ -49,6 +52,8 @@ export interface RunningPlatform {
     vault?: VaultServices;
     apiSql?: Sql;
     apiAudit?: OpenAudit;
+    /** Each started role's server, for tests that walk the route table. */
+    apps?: Partial<Record<ServiceRole, AppInstance>>;
     databaseTarget?: DatabaseTarget;
     /** Each started role's metrics, for the code that records (audit trail, …) and for tests. */
     metrics: Partial<Record<ServiceRole, RoleMetrics>>;
@@ -143,8 +148,21 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     };
 
     const tls = await openTlsSource(config);
+    const bearerTokens = oidcAuthenticator(config);
     const apps: Array<{ role: ServiceRole; app: AppInstance; port: number }> = [];
-    const serverOptions = async (role: ServiceRole) => ({
+    // Rate-limit counters shared by replicas, in the same Redis as the CVV store.
+    let rateLimitRedis: Redis | undefined;
+    if (config.redisUrl && needsVault) {
+      const client = new Redis(config.redisUrl.expose(), { maxRetriesPerRequest: 1, lazyConnect: false });
+      client.on('error', (error: Error) =>
+        logger.warn({ err: { message: error.message } }, 'rate-limit redis'),
+      );
+      rateLimitRedis = client;
+      closers.push({ name: 'rate-limit redis', close: () => client.quit() });
+    }
+    const serverOptions = async (role: ServiceRole, authorizer: Authorizer) => ({
+      authorizer,
+      rateLimitRedis: role === 'vault' ? rateLimitRedis : undefined,
       role,
       logger,
       tls: await tls.material(role),
@@ -191,7 +209,14 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       });
 
       const app = await createServer({
-        ...(await serverOptions('vault')),
+        ...(await serverOptions(
+          'vault',
+          new Authorizer({
+            trail,
+            apiKeys: new ApiKeyVerifier(sql, config.apiKeyCacheSeconds),
+            bearerTokens,
+          }),
+        )),
         title: 'cardhold vault',
         description: 'The cardholder data environment: tokenization, CVV slots and card data lifecycle.',
       });
@@ -211,8 +236,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       registerVaultRoutes(app, {
         tokens,
         cvvSlots,
-        verifier: new ApiKeyVerifier(sql, config.apiKeyCacheSeconds),
         trail,
+        tokenizePerMinute: config.rateLimitTokenizePerMinute,
         metrics: metrics.vault,
       });
       apps.push({ role: 'vault', app, port: config.vaultPort });
@@ -254,24 +279,22 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         adminToken = new Secret(await developmentAdminToken(adminTokenFile));
       }
       const app = await createServer({
-        ...(await serverOptions('api')),
+        ...(await serverOptions('api', new Authorizer({ trail: audit.trail, adminToken, bearerTokens }))),
         title: 'cardhold api',
         description: 'Merchants, API keys and (soon) payments. Never sees a card number.',
       });
       registerHealth(app, { database: () => ping(sql) });
       registerAdminRoutes(app, {
         merchants,
-        adminToken,
         environment: dev ? 'test' : 'live',
-        trail: audit.trail,
       });
-      registerAuditRoutes(app, { sql, trail: audit.trail, adminToken });
+      registerAuditRoutes(app, { sql, trail: audit.trail });
       apps.push({ role: 'api', app, port: config.apiPort });
       if (options.demo && dev) demo = await merchants.demo(audit.trail.selfAccess);
     }
 
     if (roles.includes('acquirer')) {
-      const app = await createTestAcquirer(await serverOptions('acquirer'));
+      const app = await createTestAcquirer(await serverOptions('acquirer', new Authorizer({})));
       apps.push({ role: 'acquirer', app, port: config.acquirerPort });
     }
 
@@ -295,6 +318,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       logger.info({ role, url: server.url }, 'metrics listening');
     }
 
+    services.apps = Object.fromEntries(apps.map(({ role, app }) => [role, app]));
     const urls: RunningPlatform['urls'] = {};
     for (const { role, app, port } of apps) {
       closers.push({

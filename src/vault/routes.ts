@@ -1,8 +1,7 @@
 import type { Static } from 'typebox';
 import type { AuditTrail } from '../audit/audit-trail.ts';
 import { type AccessContext, accessEvent } from '../audit/events.ts';
-import type { ApiKeyVerifier } from '../auth/api-keys.ts';
-import { accessOf, requireScope } from '../auth/authenticate.ts';
+import { accessOf } from '../auth/authenticate.ts';
 import type { AppInstance } from '../http/create-server.ts';
 import type { RoleMetrics } from '../http/metrics.ts';
 import { isCardholdError } from '../shared/errors.ts';
@@ -58,13 +57,15 @@ export function registerVaultRoutes(
   deps: {
     tokens: TokenService;
     cvvSlots: CvvSlots;
-    verifier: ApiKeyVerifier;
     trail: AuditTrail;
+    tokenizePerMinute: number;
     metrics?: RoleMetrics;
   },
 ): void {
-  const { tokens, cvvSlots, verifier, trail, metrics } = deps;
-  const can = (scope: Parameters<typeof requireScope>[2]) => requireScope(verifier, trail, scope);
+  const { tokens, cvvSlots, trail, metrics } = deps;
+  // Tokenization is limited per credential (PCI DSS 6.4 and the abuse controls); 0 turns it off.
+  const tokenizeLimit =
+    deps.tokenizePerMinute > 0 ? { limit: { group: 'tokenize', perMinute: deps.tokenizePerMinute } } : {};
   /** CVV slot reads and destroys live in the volatile store, so they are recorded here, found or not. */
   const slotAccess = async <T>(
     ctx: AccessContext,
@@ -89,7 +90,7 @@ export function registerVaultRoutes(
   app.post(
     '/v1/tokens',
     {
-      preHandler: can('tokens:create'),
+      config: { access: 'tokens:create', ...tokenizeLimit },
       schema: {
         summary: 'Tokenize a card',
         description:
@@ -110,7 +111,7 @@ export function registerVaultRoutes(
   app.post(
     '/v1/tokens/batch',
     {
-      preHandler: can('tokens:create'),
+      config: { access: 'tokens:create', ...tokenizeLimit },
       schema: {
         summary: 'Tokenize up to 100 cards',
         description: 'Each card succeeds or fails on its own, with a per-item result.',
@@ -136,7 +137,7 @@ export function registerVaultRoutes(
   app.get(
     '/v1/tokens',
     {
-      preHandler: can('tokens:read'),
+      config: { access: 'tokens:read' },
       schema: {
         summary: 'List or search tokens',
         description: 'Newest first; filter by fingerprint or last four; page with starting_after.',
@@ -161,7 +162,7 @@ export function registerVaultRoutes(
   app.get(
     '/v1/tokens/:id',
     {
-      preHandler: can('tokens:read'),
+      config: { access: 'tokens:read' },
       schema: {
         summary: 'Read a token (masked)',
         description: 'Returns brand, BIN, last four, expiry and fingerprint; never the card number.',
@@ -177,7 +178,7 @@ export function registerVaultRoutes(
   app.delete(
     '/v1/tokens/:id',
     {
-      preHandler: can('tokens:delete'),
+      config: { access: 'tokens:delete' },
       schema: {
         summary: 'Delete a token (crypto-shred)',
         tags: ['tokens'],
@@ -194,7 +195,7 @@ export function registerVaultRoutes(
   app.post(
     '/v1/tokens/:id/cvv-slots',
     {
-      preHandler: can('tokens:create'),
+      config: { access: 'tokens:create', ...tokenizeLimit },
       schema: {
         summary: 'Attach a fresh CVV to an existing token',
         tags: ['cvv'],
@@ -216,7 +217,7 @@ export function registerVaultRoutes(
   app.get(
     '/v1/cvv-slots/:id',
     {
-      preHandler: can('tokens:read'),
+      config: { access: 'tokens:read' },
       schema: {
         summary: 'Inspect a CVV slot (never the CVV)',
         tags: ['cvv'],
@@ -235,7 +236,7 @@ export function registerVaultRoutes(
   app.delete(
     '/v1/cvv-slots/:id',
     {
-      preHandler: can('tokens:delete'),
+      config: { access: 'tokens:delete' },
       schema: { summary: 'Destroy a CVV slot', tags: ['cvv'], security, params: CvvSlotParams },
     },
     async (request, reply) => {

@@ -1,0 +1,445 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import { testCards } from '../../test/fixtures/cards.ts';
+import { backends, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { routeTable } from '../http/create-server.ts';
+import type { ServiceRole } from '../keys/local-ca.ts';
+import { type Permission, type RoleName, roleNames, rolePermissions } from './permissions.ts';
+import { secretKeyScopes } from './scopes.ts';
+
+const ISSUER = 'https://idp.cardhold.test';
+const AUDIENCE = 'cardhold';
+const SHOP = 'https://shop.example';
+
+/**
+ * What each route must require, written down independently of the code: a route the servers register
+ * that is missing here, or that declares something else, fails the matrix.
+ */
+const expectedAccess: Record<string, Permission | 'public'> = {
+  'vault POST /v1/tokens': 'tokens:create',
+  'vault POST /v1/tokens/batch': 'tokens:create',
+  'vault GET /v1/tokens': 'tokens:read',
+  'vault GET /v1/tokens/:id': 'tokens:read',
+  'vault DELETE /v1/tokens/:id': 'tokens:delete',
+  'vault POST /v1/tokens/:id/cvv-slots': 'tokens:create',
+  'vault GET /v1/cvv-slots/:id': 'tokens:read',
+  'vault DELETE /v1/cvv-slots/:id': 'tokens:delete',
+  'vault GET /healthz': 'public',
+  'vault GET /readyz': 'public',
+  'api POST /v1/merchants': 'merchants:admin',
+  'api GET /v1/merchants/:id': 'merchants:read',
+  'api POST /v1/merchants/:id/api-keys': 'merchants:admin',
+  'api POST /v1/merchants/:id/api-keys/:keyId/rotate': 'merchants:admin',
+  'api GET /v1/merchants/:id/api-keys': 'merchants:read',
+  'api DELETE /v1/merchants/:id/api-keys/:keyId': 'merchants:admin',
+  'api GET /v1/audit/signing-keys': 'public',
+  'api POST /v1/admin/audit/verify': 'audit:read',
+  'api GET /v1/admin/audit/records': 'audit:read',
+  'api GET /healthz': 'public',
+  'api GET /readyz': 'public',
+};
+
+function expectedFor(role: ServiceRole, method: string, url: string): Permission | 'public' | undefined {
+  if (url.startsWith('/docs')) return 'public';
+  const key = `${role} ${method === 'HEAD' ? 'GET' : method} ${url}`;
+  return expectedAccess[key];
+}
+
+/** Path parameters that match each route's schema, so that a request gets past validation. */
+function concretePath(url: string): string {
+  const id = (prefix: string) => `${prefix}_${'A'.repeat(22)}`;
+  return url
+    .replace(/^\/v1\/tokens\/:id/, `/v1/tokens/${id('tok')}`)
+    .replace(/^\/v1\/cvv-slots\/:id/, `/v1/cvv-slots/${id('cvv')}`)
+    .replace(/^\/v1\/merchants\/:id/, `/v1/merchants/${id('mer')}`)
+    .replace(':keyId', id('key'))
+    .replace('/docs/static/*', '/docs/static/index.html')
+    .replace(/\*$/, '');
+}
+
+/** A local identity provider: an EdDSA key, its JWKS on loopback, and a minting function. */
+async function startIdentityProvider() {
+  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const jwk: JWK = { ...(await exportJWK(publicKey)), kid: 'test-1', alg: 'EdDSA', use: 'sig' };
+  const server: Server = createServer((request, response) => {
+    if (request.url === '/jwks') {
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
+    } else response.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const mint = (claims: { groups: string[]; amr?: string[]; merchant?: string; audience?: string }) =>
+    new SignJWT({
+      groups: claims.groups,
+      amr: claims.amr ?? ['pwd', 'otp'],
+      ...(claims.merchant ? { cardhold_merchant: claims.merchant } : {}),
+    })
+      .setProtectedHeader({ alg: 'EdDSA', kid: 'test-1' })
+      .setIssuer(ISSUER)
+      .setAudience(claims.audience ?? AUDIENCE)
+      .setSubject(`person-${claims.groups.join('-')}`)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(privateKey);
+  return { jwksUri: `http://127.0.0.1:${port}/jwks`, mint, close: () => new Promise((r) => server.close(r)) };
+}
+
+describe('authorization: every role against every route (embedded)', () => {
+  let t: TestPlatform;
+  let idp: Awaited<ReturnType<typeof startIdentityProvider>>;
+  const credentials = new Map<
+    string,
+    { key: string | null; headers: Record<string, string>; role: RoleName | null }
+  >();
+
+  before(async () => {
+    idp = await startIdentityProvider();
+    t = await startTestPlatform('embedded', 'authorization', {
+      env: {
+        CARDHOLD_OIDC_ISSUER: ISSUER,
+        CARDHOLD_OIDC_AUDIENCE: AUDIENCE,
+        CARDHOLD_OIDC_JWKS_URI: idp.jwksUri,
+        CARDHOLD_OIDC_ROLE_MAP: JSON.stringify({
+          viewers: 'operator-viewer',
+          support: 'operator-support',
+          security: 'security-admin',
+        }),
+      },
+    });
+    const issue = async (body: Record<string, unknown>) => {
+      const reply = await t.request<{ secret: string }>(
+        'POST',
+        `${t.apiUrl}/v1/merchants/${t.merchantId}/api-keys`,
+        {
+          key: t.adminToken,
+          body,
+        },
+      );
+      assert.equal(reply.status, 201, reply.text);
+      return reply.json.secret;
+    };
+    const asMerchant = { 'cardhold-merchant': t.merchantId };
+    credentials.set('anonymous', { key: null, headers: {}, role: null });
+    credentials.set('merchant-secret', {
+      key: await issue({ scopes: [...secretKeyScopes] }),
+      headers: {},
+      role: 'merchant-secret',
+    });
+    credentials.set('merchant-publishable', {
+      key: await issue({ kind: 'publishable', allowed_origins: [SHOP] }),
+      headers: { origin: SHOP },
+      role: 'merchant-publishable',
+    });
+    credentials.set('operator-viewer', {
+      key: await idp.mint({ groups: ['viewers'] }),
+      headers: asMerchant,
+      role: 'operator-viewer',
+    });
+    credentials.set('operator-support', {
+      key: await idp.mint({ groups: ['support'] }),
+      headers: asMerchant,
+      role: 'operator-support',
+    });
+    credentials.set('security-admin', {
+      key: await idp.mint({ groups: ['security'] }),
+      headers: asMerchant,
+      role: 'security-admin',
+    });
+    credentials.set('bootstrap admin token', {
+      key: t.adminToken,
+      headers: asMerchant,
+      role: 'security-admin',
+    });
+  });
+  after(async () => {
+    await t?.close();
+    await idp?.close();
+  });
+
+  test('every route declares its access, and the declaration matches the expected table', () => {
+    const apps = t.platform.services.apps ?? {};
+    let checked = 0;
+    for (const [role, app] of Object.entries(apps) as [ServiceRole, NonNullable<(typeof apps)['vault']>][]) {
+      for (const route of routeTable(app)) {
+        const expected = expectedFor(role, route.method, route.url);
+        assert.ok(expected, `${role} ${route.method} ${route.url} is missing from the expected table`);
+        assert.equal(route.access, expected, `${role} ${route.method} ${route.url}`);
+        checked++;
+      }
+    }
+    const registered = new Set(
+      Object.entries(apps).flatMap(([role, app]) =>
+        routeTable(app as never).map((r) => `${role} ${r.method} ${r.url}`),
+      ),
+    );
+    for (const key of Object.keys(expectedAccess))
+      assert.ok(registered.has(key), `${key} is expected but not registered`);
+    assert.ok(checked > 20);
+  });
+
+  test('the only role without a way to authenticate yet is the service identity (mTLS, not built)', () => {
+    const covered = new Set([...credentials.values()].map((c) => c.role).filter(Boolean));
+    assert.deepEqual(
+      roleNames.filter((role) => !covered.has(role)),
+      ['service-api'],
+    );
+  });
+
+  test("each credential is allowed exactly where its role holds the route's permission", async () => {
+    const apps = t.platform.services.apps ?? {};
+    const base: Partial<Record<ServiceRole, string>> = { vault: t.vaultUrl, api: t.apiUrl };
+    const failures: string[] = [];
+    let requests = 0;
+    for (const [role, app] of Object.entries(apps) as [ServiceRole, NonNullable<(typeof apps)['vault']>][]) {
+      for (const route of routeTable(app)) {
+        if (route.url.startsWith('/docs') && route.url !== '/docs/json') continue; // one public docs route is enough
+        const access = route.access;
+        for (const [name, credential] of credentials) {
+          const allowed =
+            access === 'public' ||
+            (credential.role !== null && rolePermissions[credential.role].includes(access));
+          const reply = await t.request(route.method, `${base[role]}${concretePath(route.url)}`, {
+            key: credential.key,
+            headers: credential.headers,
+            ...(['POST', 'PUT', 'PATCH'].includes(route.method) ? { body: {} } : {}),
+          });
+          requests++;
+          const refused = reply.status === 401 || reply.status === 403;
+          if (refused === allowed) {
+            failures.push(
+              `${name} ${route.method} ${route.url} → ${reply.status} (expected ${allowed ? 'allowed' : 'refused'})`,
+            );
+          }
+        }
+      }
+    }
+    assert.deepEqual(failures, []);
+    assert.ok(requests > 100);
+  });
+
+  test('people need MFA for card data, keys and the audit trail, not for the rest', async () => {
+    const noMfa = await idp.mint({ groups: ['support'], amr: ['pwd'] });
+    const read = await t.request<{ code: string }>('GET', `${t.vaultUrl}/v1/tokens?limit=1`, {
+      key: noMfa,
+      headers: { 'cardhold-merchant': t.merchantId },
+    });
+    assert.equal(read.status, 401);
+    assert.equal(read.json.code, 'mfa_required');
+    const merchant = await t.request('GET', `${t.apiUrl}/v1/merchants/${t.merchantId}`, { key: noMfa });
+    assert.equal(merchant.status, 200);
+    const admin = await idp.mint({ groups: ['security'], amr: ['pwd'] });
+    const audit = await t.request<{ code: string }>('POST', `${t.apiUrl}/v1/admin/audit/verify`, {
+      key: admin,
+      body: {},
+    });
+    assert.equal(audit.json.code, 'mfa_required');
+    const denied = await t.adminSql<{ reason: string }[]>`
+      select reason from audit.records where action = 'access.denied' and reason = 'mfa_required'`;
+    assert.ok(denied.length >= 2, 'each refusal is recorded');
+  });
+
+  test('forged and misdirected tokens are refused at the door', async () => {
+    const wrongAudience = await idp.mint({ groups: ['security'], audience: 'someone-else' });
+    const [header, payload] = wrongAudience.split('.');
+    const unsigned = `${Buffer.from(JSON.stringify({ alg: 'none', kid: 'test-1' })).toString('base64url')}.${payload}.`;
+    for (const token of [wrongAudience, unsigned, `${header}.${payload}.AAAA`]) {
+      const reply = await t.request<{ code: string }>('GET', `${t.apiUrl}/v1/merchants/${t.merchantId}`, {
+        key: token,
+      });
+      assert.equal(reply.status, 401);
+      assert.equal(reply.json.code, 'unauthenticated');
+    }
+  });
+
+  test('a publishable key tokenizes only from its allowed origins, and does nothing else', async () => {
+    const pk = credentials.get('merchant-publishable')!.key as string;
+    const body = { pan: testCards.visa, exp_month: 12, exp_year: 2030 };
+    const ok = await t.request('POST', `${t.vaultUrl}/v1/tokens`, {
+      key: pk,
+      body,
+      headers: { origin: SHOP },
+    });
+    assert.equal(ok.status, 201);
+    for (const headers of [{}, { origin: 'https://evil.example' }] as Record<string, string>[]) {
+      const refused = await t.request<{ code: string }>('POST', `${t.vaultUrl}/v1/tokens`, {
+        key: pk,
+        body,
+        headers,
+      });
+      assert.equal(refused.status, 403);
+    }
+    const read = await t.request('GET', `${t.vaultUrl}/v1/tokens?limit=1`, {
+      key: pk,
+      headers: { origin: SHOP },
+    });
+    assert.equal(read.status, 403);
+    const tooMuch = await t.request<{ code: string; field: string }>(
+      'POST',
+      `${t.apiUrl}/v1/merchants/${t.merchantId}/api-keys`,
+      {
+        key: t.adminToken,
+        body: { kind: 'publishable', allowed_origins: [SHOP], scopes: ['tokens:read'] },
+      },
+    );
+    assert.equal(tooMuch.status, 400);
+    assert.equal(tooMuch.json.field, 'scopes');
+    const noOrigins = await t.request<{ field: string }>(
+      'POST',
+      `${t.apiUrl}/v1/merchants/${t.merchantId}/api-keys`,
+      {
+        key: t.adminToken,
+        body: { kind: 'publishable' },
+      },
+    );
+    assert.equal(noOrigins.status, 400);
+    assert.equal(noOrigins.json.field, 'allowed_origins');
+  });
+});
+
+describe('tenant isolation and key rotation (embedded)', () => {
+  let t: TestPlatform;
+  let otherKey: string;
+  let otherMerchant: string;
+  before(async () => {
+    t = await startTestPlatform('embedded', 'tenancy', { env: { CARDHOLD_API_KEY_CACHE_SECONDS: '0' } });
+    const made = await t.request<{ merchant: { id: string }; api_key: { secret: string } }>(
+      'POST',
+      `${t.apiUrl}/v1/merchants`,
+      {
+        key: t.adminToken,
+        body: { name: 'Other Ltd' },
+      },
+    );
+    otherKey = made.json.api_key.secret;
+    otherMerchant = made.json.merchant.id;
+  });
+  after(async () => t?.close());
+
+  test("another merchant's tokens and CVV slots answer exactly like missing ones", async () => {
+    const mine = await t.request<{ token: { id: string; fingerprint: string }; cvv_slot: { id: string } }>(
+      'POST',
+      `${t.vaultUrl}/v1/tokens`,
+      { body: { pan: testCards.visa, exp_month: 12, exp_year: 2030, cvv: '739' } },
+    );
+    const { id } = mine.json.token;
+    const slot = mine.json.cvv_slot.id;
+    const missingToken = `tok_${'Z'.repeat(22)}`;
+    const missingSlot = `cvv_${'Z'.repeat(22)}`;
+    const same = async (method: string, foreign: string, missing: string, body?: unknown) => {
+      const a = await t.request<Record<string, unknown>>(method, foreign, { key: otherKey, body });
+      const b = await t.request<Record<string, unknown>>(method, missing, { key: otherKey, body });
+      assert.equal(a.status, 404, `${method} ${foreign}`);
+      assert.deepEqual(
+        { status: a.status, code: a.json['code'], title: a.json['title'], detail: a.json['detail'] },
+        { status: b.status, code: b.json['code'], title: b.json['title'], detail: b.json['detail'] },
+      );
+    };
+    await same('GET', `${t.vaultUrl}/v1/tokens/${id}`, `${t.vaultUrl}/v1/tokens/${missingToken}`);
+    await same('DELETE', `${t.vaultUrl}/v1/tokens/${id}`, `${t.vaultUrl}/v1/tokens/${missingToken}`);
+    await same(
+      'POST',
+      `${t.vaultUrl}/v1/tokens/${id}/cvv-slots`,
+      `${t.vaultUrl}/v1/tokens/${missingToken}/cvv-slots`,
+      { cvv: '739' },
+    );
+    await same('GET', `${t.vaultUrl}/v1/cvv-slots/${slot}`, `${t.vaultUrl}/v1/cvv-slots/${missingSlot}`);
+    await same('DELETE', `${t.vaultUrl}/v1/cvv-slots/${slot}`, `${t.vaultUrl}/v1/cvv-slots/${missingSlot}`);
+    const search = await t.request<{ data: unknown[] }>(
+      'GET',
+      `${t.vaultUrl}/v1/tokens?fingerprint=${mine.json.token.fingerprint}`,
+      { key: otherKey },
+    );
+    assert.deepEqual(search.json.data, [], 'a fingerprint from another merchant finds nothing');
+    // Still there for its owner.
+    assert.equal((await t.request('GET', `${t.vaultUrl}/v1/tokens/${id}`)).status, 200);
+    assert.equal((await t.request('GET', `${t.vaultUrl}/v1/cvv-slots/${slot}`)).status, 200);
+  });
+
+  test('key rotation: old and new keys both work during the overlap, then only the new one', async () => {
+    const first = await t.request<{ id: string; secret: string }>(
+      'POST',
+      `${t.apiUrl}/v1/merchants/${otherMerchant}/api-keys`,
+      {
+        key: t.adminToken,
+        body: { label: 'to rotate' },
+      },
+    );
+    const rotated = await t.request<{ id: string; secret: string; label: string }>(
+      'POST',
+      `${t.apiUrl}/v1/merchants/${otherMerchant}/api-keys/${first.json.id}/rotate`,
+      { key: t.adminToken, body: { overlap_seconds: 2 } },
+    );
+    assert.equal(rotated.status, 201);
+    assert.equal(rotated.json.label, 'to rotate');
+    const works = async (key: string) =>
+      (await t.request('GET', `${t.vaultUrl}/v1/tokens?limit=1`, { key })).status;
+    assert.equal(await works(first.json.secret), 200, 'old key during the overlap');
+    assert.equal(await works(rotated.json.secret), 200, 'new key');
+    await new Promise((resolve) => setTimeout(resolve, 2300));
+    assert.equal(await works(first.json.secret), 401, 'old key after the overlap');
+    assert.equal(await works(rotated.json.secret), 200, 'new key after the overlap');
+    const again = await t.request(
+      'POST',
+      `${t.apiUrl}/v1/merchants/${otherMerchant}/api-keys/${first.json.id}/rotate`,
+      {
+        key: t.adminToken,
+        body: { overlap_seconds: 0 },
+      },
+    );
+    assert.equal(again.status, 404, 'a rotated key cannot be rotated twice');
+    const listed = await t.request<{
+      data: Array<{ id: string; rotated_to: string | null; last_used_at: string | null }>;
+    }>('GET', `${t.apiUrl}/v1/merchants/${otherMerchant}/api-keys`, { key: t.adminToken });
+    const old = listed.json.data.find((k) => k.id === first.json.id);
+    assert.equal(old?.rotated_to, rotated.json.id);
+    assert.ok(old?.last_used_at, 'last use is recorded');
+    const rotations =
+      await t.adminSql`select 1 from audit.records where action = 'api_key.rotate' and resource_id = ${first.json.id}`;
+    assert.equal(rotations.length, 1);
+  });
+});
+
+for (const backend of backends()) {
+  describe(`rate limiting of tokenization (${backend})`, () => {
+    let t: TestPlatform;
+    before(async () => {
+      t = await startTestPlatform(backend, 'rate-limit', {
+        env: { CARDHOLD_RATE_LIMIT_TOKENIZE_PER_MINUTE: '3' },
+      });
+    });
+    after(async () => t?.close());
+
+    test('a credential over its limit gets 429 with retry-after; others and reads are unaffected', async () => {
+      const body = { pan: testCards.visa, exp_month: 12, exp_year: 2030 };
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await t.request('POST', `${t.vaultUrl}/v1/tokens`, { body })).status, 201);
+      }
+      const limited = await t.request<{ code: string; status: number }>('POST', `${t.vaultUrl}/v1/tokens`, {
+        body,
+      });
+      assert.equal(limited.status, 429);
+      assert.equal(limited.json.code, 'rate_limited');
+      assert.equal(limited.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+      assert.ok(Number(limited.headers.get('retry-after')) > 0);
+      const batch = await t.request('POST', `${t.vaultUrl}/v1/tokens/batch`, { body: { cards: [body] } });
+      assert.equal(batch.status, 429, 'the batch route shares the limit');
+      assert.equal(
+        (await t.request('GET', `${t.vaultUrl}/v1/tokens?limit=1`)).status,
+        200,
+        'reads are not limited',
+      );
+      const other = await t.request<{ api_key: { secret: string } }>('POST', `${t.apiUrl}/v1/merchants`, {
+        key: t.adminToken,
+        body: { name: 'Unlimited Ltd' },
+      });
+      const fresh = await t.request('POST', `${t.vaultUrl}/v1/tokens`, {
+        key: other.json.api_key.secret,
+        body,
+      });
+      assert.equal(fresh.status, 201, 'another credential has its own budget');
+    });
+  });
+}

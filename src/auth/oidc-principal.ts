@@ -1,0 +1,62 @@
+import { type Config, ConfigError } from '../config/config.ts';
+import { OidcVerifier } from './oidc.ts';
+import { isRole } from './permissions.ts';
+import type { Principal } from './principal.ts';
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/**
+ * The configured OIDC provider as a bearer-token authenticator: a JWT-shaped token is verified (and
+ * refused if it fails any check); anything else is not this authenticator's to judge.
+ */
+export function oidcAuthenticator(
+  config: Config,
+): ((token: string) => Promise<Principal | undefined>) | undefined {
+  if (!config.oidcIssuer) return undefined;
+  let roleMap: Record<string, string>;
+  try {
+    roleMap = JSON.parse(config.oidcRoleMap as string) as Record<string, string>;
+  } catch {
+    throw new ConfigError('CARDHOLD_OIDC_ROLE_MAP', 'must be a JSON object of group names to roles');
+  }
+  if (typeof roleMap !== 'object' || roleMap === null || Array.isArray(roleMap)) {
+    throw new ConfigError('CARDHOLD_OIDC_ROLE_MAP', 'must be a JSON object of group names to roles');
+  }
+  for (const role of Object.values(roleMap)) {
+    if (typeof role !== 'string' || !isRole(role)) {
+      throw new ConfigError('CARDHOLD_OIDC_ROLE_MAP', 'names a role cardhold does not have');
+    }
+  }
+  let verifier: OidcVerifier;
+  try {
+    verifier = new OidcVerifier({
+      issuer: config.oidcIssuer,
+      audience: config.oidcAudience as string,
+      jwksUri: config.oidcJwksUri as string,
+      roleClaim: config.oidcRoleClaim,
+      roleMap: roleMap as never,
+      mfaAmr: config.oidcMfaAmr
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean),
+    });
+  } catch (error) {
+    throw new ConfigError(
+      'CARDHOLD_OIDC_ISSUER',
+      `the OIDC settings are not usable (${(error as Error).message})`,
+    );
+  }
+  return async (token) => {
+    if (!JWT_SHAPE.test(token)) return undefined;
+    const oidc = await verifier.verify(token);
+    return {
+      kind: 'oidc',
+      id: oidc.subject,
+      merchantId: oidc.merchantId,
+      roles: oidc.roles,
+      permissions: oidc.permissions,
+      // The provider authenticated the person when it issued the token; its lifetime bounds the session.
+      mfaAt: oidc.mfa ? new Date() : null,
+    };
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * Every permission cardhold knows, and the roles that bundle them (PCI DSS 7.2). Routes declare the one
+ * permission they need; anything not granted is denied. Permissions for capabilities that do not exist
+ * yet are listed so that roles are stable as routes arrive.
+ */
+export const permissions = [
+  'tokens:create',
+  'tokens:read',
+  'tokens:reveal',
+  'tokens:delete',
+  'cvv:use',
+  'forward:use',
+  'payments:write',
+  'payments:read',
+  'refunds:write',
+  'webhooks:manage',
+  'keys:admin',
+  'audit:read',
+  'users:admin',
+  'merchants:admin',
+  'merchants:read',
+] as const;
+
+export type Permission = (typeof permissions)[number];
+
+/**
+ * Access to card data, keys or the audit trail: for people, these need multi-factor authentication
+ * (PCI DSS 8.4.2).
+ */
+export const cdePermissions: ReadonlySet<Permission> = new Set<Permission>([
+  'tokens:create',
+  'tokens:read',
+  'tokens:reveal',
+  'tokens:delete',
+  'cvv:use',
+  'forward:use',
+  'keys:admin',
+  'audit:read',
+]);
+
+export const roleNames = [
+  'merchant-secret',
+  'merchant-publishable',
+  'operator-viewer',
+  'operator-support',
+  'security-admin',
+  'service-api',
+] as const;
+
+export type RoleName = (typeof roleNames)[number];
+
+/** What each role may ever hold; a merchant key holds the scopes it was issued, within its role. */
+export const rolePermissions: Record<RoleName, readonly Permission[]> = {
+  'merchant-secret': [
+    'tokens:create',
+    'tokens:read',
+    'tokens:delete',
+    'cvv:use',
+    'forward:use',
+    'payments:write',
+    'payments:read',
+    'refunds:write',
+    'webhooks:manage',
+  ],
+  'merchant-publishable': ['tokens:create'],
+  'operator-viewer': ['merchants:read', 'payments:read'],
+  'operator-support': ['merchants:read', 'payments:read', 'tokens:read'],
+  'security-admin': ['merchants:read', 'merchants:admin', 'keys:admin', 'audit:read', 'users:admin'],
+  'service-api': ['tokens:read', 'cvv:use', 'forward:use'],
+};
+
+export function permissionsOf(roles: readonly RoleName[]): Set<Permission> {
+  return new Set(roles.flatMap((role) => rolePermissions[role]));
+}
+
+export const isPermission = (value: string): value is Permission =>
+  (permissions as readonly string[]).includes(value);
+
+export const isRole = (value: string): value is RoleName => (roleNames as readonly string[]).includes(value);

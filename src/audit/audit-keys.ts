@@ -10,6 +10,7 @@ import {
 } from 'node:crypto';
 import type { Sql } from 'postgres';
 import type { KeyProvider } from '../keys/key-provider.ts';
+import { openSystemKey } from '../keys/system-key.ts';
 import { CardholdError } from '../shared/errors.ts';
 
 export interface PublicSigningKey {
@@ -48,37 +49,13 @@ export async function openHashKey(
   sql: Sql,
   provider: KeyProvider,
 ): Promise<{ key: KeyObject; version: number; created: boolean }> {
-  const load = () => sql<{ version: number; wrapped_key: Buffer; environment: string }[]>`
-    select version, wrapped_key, environment from audit.hash_keys order by version desc limit 1`;
-  let rows = await load();
-  let created = false;
-  if (rows.length === 0) {
-    const material = randomBytes(32);
-    try {
-      const wrapped = await wrapWith(provider, material, hashContext(1, provider.environment));
-      const inserted = await sql`
-        insert into audit.hash_keys (version, wrapped_key, provider, environment)
-        values (1, ${wrapped}, ${provider.name}, ${provider.environment})
-        on conflict do nothing returning version`;
-      created = inserted.length > 0;
-    } finally {
-      material.fill(0);
-    }
-    rows = await load();
-  }
-  const row = rows[0];
-  if (!row) throw new CardholdError('key_provider_unavailable', { detail: 'No audit hash key' });
-  if (row.environment !== provider.environment) {
-    throw new CardholdError('key_provider_unavailable', {
-      detail: 'The audit hash key belongs to another key environment',
-    });
-  }
-  const material = await unwrapWith(provider, row.wrapped_key, hashContext(row.version, row.environment));
-  try {
-    return { key: createSecretKey(material), version: row.version, created };
-  } finally {
-    material.fill(0);
-  }
+  return openSystemKey({
+    sql,
+    provider,
+    table: 'audit.hash_keys',
+    context: hashContext,
+    name: 'audit hash key',
+  });
 }
 
 /** `hk<version>_` and 128 bits of HMAC-SHA-256: correlatable within a deployment, never reversible. */

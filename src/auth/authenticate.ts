@@ -9,8 +9,11 @@ import { ApiKeyVerifier } from './api-keys.ts';
 import { cdePermissions, type Permission, rolePermissions } from './permissions.ts';
 import { actorOf, isPerson, type Principal } from './principal.ts';
 
-/** What a route requires: one permission, or nothing at all (health, OpenAPI, public keys). */
-export type RouteAccess = Permission | 'public';
+/**
+ * What a route requires: one permission; `session`, any signed-in operator (their own password, MFA and
+ * sign-out); or nothing at all (health, OpenAPI, public keys, sign-in).
+ */
+export type RouteAccess = Permission | 'session' | 'public';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -52,7 +55,7 @@ export interface AuthorizerOptions {
   /** The bootstrap administrator token, on the api role, until operator accounts replace it. */
   adminToken?: Secret<string> | undefined;
   /** Signed bearer tokens (operator sessions, OIDC access tokens); undefined when not one of ours. */
-  bearerTokens?: ((token: string) => Promise<Principal | undefined>) | undefined;
+  bearerTokens?: ((token: string, request: FastifyRequest) => Promise<Principal | undefined>) | undefined;
 }
 
 /**
@@ -84,7 +87,7 @@ export class Authorizer {
     const presented = bearer(request);
     let principal: Principal;
     try {
-      principal = await this.#authenticate(presented);
+      principal = await this.#authenticate(presented, request);
     } catch (error) {
       if (isCardholdError(error) && error.code === 'unauthenticated') {
         await this.#refused(request, 'auth.failure', null, error.code, access, presented);
@@ -95,6 +98,11 @@ export class Authorizer {
       await this.#refused(request, 'access.denied', principal, reason, access);
       throw new CardholdError('forbidden', { detail });
     };
+    if (access === 'session') {
+      if (principal.kind !== 'operator') await refuse('forbidden', 'This route is for signed-in operators');
+      request.principal = principal;
+      return;
+    }
     if (!principal.permissions.has(access))
       await refuse('forbidden', `This credential does not hold ${access}`);
     if (principal.allowedOrigins) {
@@ -110,7 +118,7 @@ export class Authorizer {
     request.principal = principal;
   };
 
-  async #authenticate(presented: string | undefined): Promise<Principal> {
+  async #authenticate(presented: string | undefined, request: FastifyRequest): Promise<Principal> {
     if (!presented) throw new CardholdError('unauthenticated');
     const { apiKeys, bearerTokens } = this.#options;
     if (apiKeys && ApiKeyVerifier.looksLikeKey(presented)) return apiKeys.verify(presented);
@@ -118,7 +126,7 @@ export class Authorizer {
       const digest = createHash('sha256').update(presented).digest();
       if (timingSafeEqual(digest, this.#adminDigest)) return adminPrincipal;
     }
-    const fromToken = bearerTokens ? await bearerTokens(presented) : undefined;
+    const fromToken = bearerTokens ? await bearerTokens(presented, request) : undefined;
     if (fromToken) return fromToken;
     throw new CardholdError('unauthenticated');
   }

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import { URI } from 'otpauth';
 import { testCards } from '../../test/fixtures/cards.ts';
 import { backends, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
 import { routeTable } from '../http/create-server.ts';
@@ -18,7 +19,20 @@ const SHOP = 'https://shop.example';
  * What each route must require, written down independently of the code: a route the servers register
  * that is missing here, or that declares something else, fails the matrix.
  */
-const expectedAccess: Record<string, Permission | 'public'> = {
+const expectedAccess: Record<string, Permission | 'public' | 'session'> = {
+  'api GET /.well-known/jwks.json': 'public',
+  'api POST /v1/auth/login': 'public',
+  'api POST /v1/auth/mfa': 'public',
+  'api POST /v1/auth/refresh': 'session',
+  'api POST /v1/auth/step-up': 'session',
+  'api POST /v1/auth/password': 'session',
+  'api POST /v1/auth/logout': 'session',
+  'api POST /v1/operators': 'users:admin',
+  'api GET /v1/operators/:id': 'users:admin',
+  'api POST /v1/operators/:id/unlock': 'users:admin',
+  'api POST /v1/operators/:id/disable': 'users:admin',
+  'api POST /v1/operators/:id/reset-mfa': 'users:admin',
+  'api POST /v1/operators/:id/reset-password': 'users:admin',
   'vault POST /v1/tokens': 'tokens:create',
   'vault POST /v1/tokens/batch': 'tokens:create',
   'vault GET /v1/tokens': 'tokens:read',
@@ -42,7 +56,11 @@ const expectedAccess: Record<string, Permission | 'public'> = {
   'api GET /readyz': 'public',
 };
 
-function expectedFor(role: ServiceRole, method: string, url: string): Permission | 'public' | undefined {
+function expectedFor(
+  role: ServiceRole,
+  method: string,
+  url: string,
+): Permission | 'public' | 'session' | undefined {
   if (url.startsWith('/docs')) return 'public';
   const key = `${role} ${method === 'HEAD' ? 'GET' : method} ${url}`;
   return expectedAccess[key];
@@ -55,9 +73,33 @@ function concretePath(url: string): string {
     .replace(/^\/v1\/tokens\/:id/, `/v1/tokens/${id('tok')}`)
     .replace(/^\/v1\/cvv-slots\/:id/, `/v1/cvv-slots/${id('cvv')}`)
     .replace(/^\/v1\/merchants\/:id/, `/v1/merchants/${id('mer')}`)
+    .replace(/^\/v1\/operators\/:id/, `/v1/operators/${id('opr')}`)
     .replace(':keyId', id('key'))
     .replace('/docs/static/*', '/docs/static/index.html')
     .replace(/\*$/, '');
+}
+
+/** Bootstraps the first security administrator and signs in: password, TOTP enrolment, session. */
+async function operatorSession(t: TestPlatform): Promise<string> {
+  const operators = t.platform.services.operators as NonNullable<typeof t.platform.services.operators>;
+  await operators.bootstrap('root-admin', 'Bootstrap-passw0rd-42');
+  const login = await t.request<{ challenge_token: string; enrolment_uri: string }>(
+    'POST',
+    `${t.apiUrl}/v1/auth/login`,
+    {
+      key: null,
+      body: { username: 'root-admin', password: 'Bootstrap-passw0rd-42' },
+    },
+  );
+  assert.equal(login.status, 200, login.text);
+  const totp = URI.parse(login.json.enrolment_uri);
+  if (!('generate' in totp)) throw new Error('not a TOTP URI');
+  const session = await t.request<{ token: string }>('POST', `${t.apiUrl}/v1/auth/mfa`, {
+    key: null,
+    body: { challenge_token: login.json.challenge_token, code: totp.generate() },
+  });
+  assert.equal(session.status, 200, session.text);
+  return session.json.token;
 }
 
 /** A local identity provider: an EdDSA key, its JWKS on loopback, and a minting function. */
@@ -92,13 +134,14 @@ describe('authorization: every role against every route (embedded)', () => {
   let idp: Awaited<ReturnType<typeof startIdentityProvider>>;
   const credentials = new Map<
     string,
-    { key: string | null; headers: Record<string, string>; role: RoleName | null }
+    { key: string | null; headers: Record<string, string>; role: RoleName | null; session?: boolean }
   >();
 
   before(async () => {
     idp = await startIdentityProvider();
     t = await startTestPlatform('embedded', 'authorization', {
       env: {
+        CARDHOLD_RATE_LIMIT_SIGN_IN_PER_MINUTE: '1000',
         CARDHOLD_OIDC_ISSUER: ISSUER,
         CARDHOLD_OIDC_AUDIENCE: AUDIENCE,
         CARDHOLD_OIDC_JWKS_URI: idp.jwksUri,
@@ -153,6 +196,12 @@ describe('authorization: every role against every route (embedded)', () => {
       headers: asMerchant,
       role: 'security-admin',
     });
+    credentials.set('operator session (security-admin)', {
+      key: await operatorSession(t),
+      headers: asMerchant,
+      role: 'security-admin',
+      session: true,
+    });
   });
   after(async () => {
     await t?.close();
@@ -194,13 +243,19 @@ describe('authorization: every role against every route (embedded)', () => {
     const failures: string[] = [];
     let requests = 0;
     for (const [role, app] of Object.entries(apps) as [ServiceRole, NonNullable<(typeof apps)['vault']>][]) {
-      for (const route of routeTable(app)) {
+      // Sign-out last: it ends the session the other requests use.
+      const routes = [...routeTable(app)].sort(
+        (a, b) => Number(a.url === '/v1/auth/logout') - Number(b.url === '/v1/auth/logout'),
+      );
+      for (const route of routes) {
         if (route.url.startsWith('/docs') && route.url !== '/docs/json') continue; // one public docs route is enough
         const access = route.access;
         for (const [name, credential] of credentials) {
           const allowed =
             access === 'public' ||
-            (credential.role !== null && rolePermissions[credential.role].includes(access));
+            (access === 'session'
+              ? credential.session === true
+              : credential.role !== null && rolePermissions[credential.role].includes(access));
           const reply = await t.request(route.method, `${base[role]}${concretePath(route.url)}`, {
             key: credential.key,
             headers: credential.headers,

@@ -4,10 +4,14 @@ import { userInfo } from 'node:os';
 import { Command } from 'commander';
 import type { Sql } from 'postgres';
 import { loadPublicSigningKeys } from '../audit/audit-keys.ts';
+import type { AuditTrail } from '../audit/audit-trail.ts';
+import type { Origin } from '../audit/events.ts';
 import { exportRecords } from '../audit/export.ts';
 import { openAudit } from '../audit/open-audit.ts';
 import { type VerifyReport, verifyTrail } from '../audit/verify.ts';
+import { Operators } from '../auth/operators/operators.ts';
 import { ConfigError, describeConfig } from '../config/config.ts';
+import type { KeyProvider } from '../keys/key-provider.ts';
 import { openKeyProvider } from '../keys/open-key-provider.ts';
 import { version } from '../platform/version.ts';
 import { migrate } from '../storage/migrate.ts';
@@ -130,16 +134,25 @@ function describeReport(report: VerifyReport): string {
 }
 
 /** Runs an audit-log command with an admin connection and a trail that records what it reads. */
-async function withAuditTools(
+/** The CLI as an audit actor: the operating-system user, from this host, running this command. */
+interface CliServices {
+  sql: Sql;
+  provider: KeyProvider;
+  trail: AuditTrail;
+  who: { actor: { type: 'user'; id: string }; origin: Origin };
+}
+
+/**
+ * Runs a command with an administrative connection, the key provider and an audit trail that records
+ * what the command does (without start and stop records of its own), and closes them all after.
+ */
+async function withCliServices(
   command: string,
-  run: (tools: {
-    sql: Sql;
-    record: (action: 'audit.verify' | 'audit.read', resource: string) => Promise<void>;
-  }) => Promise<void>,
+  run: (services: CliServices) => Promise<void>,
 ): Promise<void> {
   const config = configOrExit();
   const logger = await loggerFor(config);
-  const database = await openAdminDatabase(config, logger, `cardhold-audit-${command}`);
+  const database = await openAdminDatabase(config, logger, `cardhold-${command.replaceAll(' ', '-')}`);
   const provider = await openKeyProvider(config);
   try {
     const audit = await openAudit({
@@ -151,17 +164,12 @@ async function withAuditTools(
       signCheckpoints: false,
       announce: false,
     });
-    const record = (action: 'audit.verify' | 'audit.read', resource: string) =>
-      audit.trail.record({
-        action,
-        actor: { type: 'user', id: `os:${userInfo().username}` },
-        resource: { type: 'audit_trail', id: resource },
-        merchantId: null,
-        outcome: 'success',
-        origin: { ...audit.trail.selfOrigin, userAgent: `cardhold audit-log ${command}` },
-      });
+    const who = {
+      actor: { type: 'user' as const, id: `os:${userInfo().username}` },
+      origin: { ...audit.trail.selfOrigin, userAgent: `cardhold ${command}` },
+    };
     try {
-      await run({ sql: database.sql, record });
+      await run({ sql: database.sql, provider, trail: audit.trail, who });
     } finally {
       await audit.close();
     }
@@ -169,6 +177,60 @@ async function withAuditTools(
     await provider.close();
     await database.close();
   }
+}
+
+/** An audit-log command: it records its own read of the trail (PCI DSS 10.2.1.3). */
+function withAuditTools(
+  command: string,
+  run: (tools: {
+    sql: Sql;
+    record: (action: 'audit.verify' | 'audit.read', resource: string) => Promise<void>;
+  }) => Promise<void>,
+): Promise<void> {
+  return withCliServices(`audit-log ${command}`, ({ sql, trail, who }) =>
+    run({
+      sql,
+      record: (action, resource) =>
+        trail.record({
+          action,
+          ...who,
+          resource: { type: 'audit_trail', id: resource },
+          merchantId: null,
+          outcome: 'success',
+        }),
+    }),
+  );
+}
+
+const operatorsCommand = program.command('operators').description('operator accounts');
+
+operatorsCommand
+  .command('bootstrap')
+  .description(
+    'create the first security administrator (refused once any operator exists); the password is read from standard input',
+  )
+  .requiredOption('--username <name>', "the administrator's username")
+  .option('--password-stdin', 'read the password from standard input (the only way; never an argument)')
+  .action(async (options: { username: string }) => {
+    const password = (await readStdin()).replace(/\r?\n$/, '');
+    await withCliServices('operators bootstrap', async ({ sql, provider, trail, who }) => {
+      const operators = await Operators.open({ sql, trail, provider });
+      try {
+        const created = await operators.bootstrap(options.username, password, who);
+        process.stdout.write(
+          `cardhold: security administrator ${created.username} (${created.id}) created; sign in at POST /v1/auth/login and enrol TOTP\n`,
+        );
+      } finally {
+        operators.close();
+      }
+    });
+  });
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw new Error('pipe the password on standard input (it is never an argument)');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 program

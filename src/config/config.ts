@@ -40,6 +40,7 @@ export interface Config {
   oidcRoleClaim: string;
   oidcMfaAmr: string;
   rateLimitTokenizePerMinute: number;
+  rateLimitSignInPerMinute: number;
   auditLanes: number;
   auditCheckpointRecords: number;
   auditCheckpointSeconds: number;

@@ -196,6 +196,15 @@ export const settings = {
     description:
       'Tokenization requests (single, batch, CVV slot) each credential may make per minute; 0 turns the limit off. Counted in Redis when CARDHOLD_REDIS_URL is set (shared by replicas), else per process.',
   },
+  rateLimitSignInPerMinute: {
+    env: 'CARDHOLD_RATE_LIMIT_SIGN_IN_PER_MINUTE',
+    type: 'integer',
+    default: 30,
+    min: 0,
+    max: 100_000,
+    description:
+      'Sign-in requests (password and TOTP steps) each client address may make per minute, on top of the per-account lockout; 0 turns the limit off.',
+  },
   auditLanes: {
     env: 'CARDHOLD_AUDIT_LANES',
     type: 'integer',

@@ -7,8 +7,11 @@ import { registerAuditRoutes } from '../audit/routes.ts';
 import { registerAdminRoutes } from '../auth/admin-routes.ts';
 import { ApiKeyVerifier, type IssuedApiKey, newAdminToken } from '../auth/api-keys.ts';
 import { Authorizer } from '../auth/authenticate.ts';
+import { bearerTokenAuthenticator } from '../auth/bearer-tokens.ts';
 import { Merchants, type MerchantView } from '../auth/merchants.ts';
 import { oidcAuthenticator } from '../auth/oidc-principal.ts';
+import { registerOperatorRoutes } from '../auth/operator-routes.ts';
+import { Operators } from '../auth/operators/operators.ts';
 import { type Config, ConfigError } from '../config/config.ts';
 import { type AppInstance, createServer } from '../http/create-server.ts';
 import { registerHealth } from '../http/health.ts';
@@ -52,6 +55,7 @@ export interface RunningPlatform {
     vault?: VaultServices;
     apiSql?: Sql;
     apiAudit?: OpenAudit;
+    operators?: Operators;
     /** Each started role's server, for tests that walk the route table. */
     apps?: Partial<Record<ServiceRole, AppInstance>>;
     databaseTarget?: DatabaseTarget;
@@ -148,7 +152,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     };
 
     const tls = await openTlsSource(config);
-    const bearerTokens = oidcAuthenticator(config);
+    const oidc = oidcAuthenticator(config);
     const apps: Array<{ role: ServiceRole; app: AppInstance; port: number }> = [];
     // Rate-limit counters shared by replicas, in the same Redis as the CVV store.
     let rateLimitRedis: Redis | undefined;
@@ -214,7 +218,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
           new Authorizer({
             trail,
             apiKeys: new ApiKeyVerifier(sql, config.apiKeyCacheSeconds),
-            bearerTokens,
+            bearerTokens: bearerTokenAuthenticator({ oidc }),
           }),
         )),
         title: 'cardhold vault',
@@ -273,13 +277,22 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       closers.push({ name: 'api audit trail', close: () => audit.close() });
       services.apiAudit = audit;
       const merchants = new Merchants(sql, audit.trail);
+      const operators = await Operators.open({ sql, trail: audit.trail, provider, logger });
+      closers.push({ name: 'operators', close: async () => operators.close() });
       let adminToken = config.adminToken;
       if (!adminToken && dev) {
         adminTokenFile = path.join(config.dataDir, 'admin-token');
         adminToken = new Secret(await developmentAdminToken(adminTokenFile));
       }
       const app = await createServer({
-        ...(await serverOptions('api', new Authorizer({ trail: audit.trail, adminToken, bearerTokens }))),
+        ...(await serverOptions(
+          'api',
+          new Authorizer({
+            trail: audit.trail,
+            adminToken,
+            bearerTokens: bearerTokenAuthenticator({ operators, oidc }),
+          }),
+        )),
         title: 'cardhold api',
         description: 'Merchants, API keys and (soon) payments. Never sees a card number.',
       });
@@ -289,6 +302,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         environment: dev ? 'test' : 'live',
       });
       registerAuditRoutes(app, { sql, trail: audit.trail });
+      registerOperatorRoutes(app, { operators, authPerMinute: config.rateLimitSignInPerMinute });
+      services.operators = operators;
       apps.push({ role: 'api', app, port: config.apiPort });
       if (options.demo && dev) demo = await merchants.demo(audit.trail.selfAccess);
     }

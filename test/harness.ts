@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import postgres, { type Sql } from 'postgres';
-import { Agent, fetch } from 'undici';
+import { Agent, type Dispatcher, fetch } from 'undici';
 import type { AccessContext } from '../src/audit/events.ts';
 import { loadConfig } from '../src/config/config.ts';
 import type { ServiceRole } from '../src/keys/local-ca.ts';
@@ -45,7 +45,14 @@ export interface TestPlatform {
   request<T = unknown>(
     method: string,
     url: string,
-    options?: { body?: unknown; rawBody?: string; key?: string | null; headers?: Record<string, string> },
+    options?: {
+      body?: unknown;
+      rawBody?: string;
+      key?: string | null;
+      headers?: Record<string, string>;
+      /** Another undici dispatcher, e.g. one presenting a client certificate. */
+      dispatcher?: Dispatcher;
+    },
   ): Promise<HttpResult<T>>;
   /** Stops the platform; `keepDataDir` leaves the embedded database for a restart on the same directory. */
   close(options?: { keepDataDir?: boolean }): Promise<void>;
@@ -149,7 +156,13 @@ export async function startTestPlatform(
     async request<T>(
       method: string,
       url: string,
-      opts: { body?: unknown; rawBody?: string; key?: string | null; headers?: Record<string, string> } = {},
+      opts: {
+        body?: unknown;
+        rawBody?: string;
+        key?: string | null;
+        headers?: Record<string, string>;
+        dispatcher?: Dispatcher;
+      } = {},
     ): Promise<HttpResult<T>> {
       const headers: Record<string, string> = { ...opts.headers };
       const key = opts.key === undefined ? demo.apiKey.secret.expose() : opts.key;
@@ -158,7 +171,7 @@ export async function startTestPlatform(
       if (opts.rawBody !== undefined) body = opts.rawBody;
       else if (opts.body !== undefined) body = JSON.stringify(opts.body);
       if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
-      const response = await fetch(url, { method, headers, body, dispatcher: agent });
+      const response = await fetch(url, { method, headers, body, dispatcher: opts.dispatcher ?? agent });
       const text = await response.text();
       let json: unknown;
       try {

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
 import type { AuditTrail } from '../audit/audit-trail.ts';
 import type { AccessContext, AuditAction, Origin } from '../audit/events.ts';
@@ -6,7 +7,7 @@ import { CardholdError, isCardholdError } from '../shared/errors.ts';
 import type { Secret } from '../shared/secret.ts';
 import { merchantIdPattern } from '../vault/identifiers.ts';
 import { ApiKeyVerifier } from './api-keys.ts';
-import { cdePermissions, type Permission, rolePermissions } from './permissions.ts';
+import { cdePermissions, type Permission, type RoleName, rolePermissions } from './permissions.ts';
 import { actorOf, isPerson, type Principal } from './principal.ts';
 
 /**
@@ -54,6 +55,11 @@ export interface AuthorizerOptions {
   apiKeys?: ApiKeyVerifier | undefined;
   /** The bootstrap administrator token, on the api role, until operator accounts replace it. */
   adminToken?: Secret<string> | undefined;
+  /**
+   * Service identities accepted from client certificates issued by the configured CA: the URI SAN
+   * (`spiffe://cardhold/api`) and the role it acts as.
+   */
+  services?: Readonly<Record<string, RoleName>> | undefined;
   /** Signed bearer tokens (operator sessions, OIDC access tokens); undefined when not one of ours. */
   bearerTokens?: ((token: string, request: FastifyRequest) => Promise<Principal | undefined>) | undefined;
 }
@@ -90,7 +96,16 @@ export class Authorizer {
       principal = await this.#authenticate(presented, request);
     } catch (error) {
       if (isCardholdError(error) && error.code === 'unauthenticated') {
-        await this.#refused(request, 'auth.failure', null, error.code, access, presented);
+        // A refused client certificate (PCI DSS 10.2.1.4) is named by its fingerprint's keyed hash.
+        const certificate = presented ? undefined : peerCertificate(request);
+        await this.#refused(
+          request,
+          'auth.failure',
+          null,
+          certificate ? 'bad_client_certificate' : error.code,
+          access,
+          presented ?? (certificate ? `cert:${certificate.fingerprint256}` : undefined),
+        );
       }
       throw error;
     }
@@ -119,7 +134,7 @@ export class Authorizer {
   };
 
   async #authenticate(presented: string | undefined, request: FastifyRequest): Promise<Principal> {
-    if (!presented) throw new CardholdError('unauthenticated');
+    if (!presented) return this.#service(request);
     const { apiKeys, bearerTokens } = this.#options;
     if (apiKeys && ApiKeyVerifier.looksLikeKey(presented)) return apiKeys.verify(presented);
     if (this.#adminDigest) {
@@ -129,6 +144,42 @@ export class Authorizer {
     const fromToken = bearerTokens ? await bearerTokens(presented, request) : undefined;
     if (fromToken) return fromToken;
     throw new CardholdError('unauthenticated');
+  }
+
+  /**
+   * A service calling with its certificate and no bearer credential (PCI DSS 8.6; the container guidance's
+   * workload identities). A certificate that does not chain to the CA, or names no known service, is
+   * refused like a bad password.
+   */
+  #service(request: FastifyRequest): Principal {
+    const socket = request.raw.socket as TLSSocket;
+    const certificate = peerCertificate(request);
+    if (!certificate) throw new CardholdError('unauthenticated');
+    if (!socket.authorized) {
+      throw new CardholdError('unauthenticated', {
+        detail: 'The client certificate is not from the trusted CA',
+      });
+    }
+    const uris = (certificate.subjectaltname ?? '')
+      .split(', ')
+      .filter((name) => name.startsWith('URI:'))
+      .map((name) => name.slice(4));
+    const services = this.#options.services ?? {};
+    const identity = uris.find((uri) => Object.hasOwn(services, uri));
+    const role = identity ? services[identity] : undefined;
+    if (!identity || !role) {
+      throw new CardholdError('unauthenticated', {
+        detail: 'The client certificate names no service allowed here',
+      });
+    }
+    return {
+      kind: 'service',
+      id: identity,
+      merchantId: null,
+      roles: [role],
+      permissions: new Set(rolePermissions[role]),
+      mfaAt: null,
+    };
   }
 
   /** Best-effort: the request is refused whether or not the record commits. */
@@ -158,6 +209,13 @@ export class Authorizer {
       })
       .catch(() => undefined);
   }
+}
+
+function peerCertificate(request: FastifyRequest): PeerCertificate | undefined {
+  const socket = request.raw.socket as TLSSocket;
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  const certificate = socket.getPeerCertificate();
+  return certificate && Object.keys(certificate).length > 0 ? certificate : undefined;
 }
 
 /** The bootstrap administrator: security-admin's permissions, one shared token (see docs/identity.md). */

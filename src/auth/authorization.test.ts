@@ -4,10 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { URI } from 'otpauth';
+import { Agent } from 'undici';
 import { testCards } from '../../test/fixtures/cards.ts';
 import { backends, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
 import { routeTable } from '../http/create-server.ts';
 import type { ServiceRole } from '../keys/local-ca.ts';
+import { openLocalCa } from '../keys/local-ca.ts';
 import { type Permission, type RoleName, roleNames, rolePermissions } from './permissions.ts';
 import { secretKeyScopes } from './scopes.ts';
 
@@ -134,7 +136,13 @@ describe('authorization: every role against every route (embedded)', () => {
   let idp: Awaited<ReturnType<typeof startIdentityProvider>>;
   const credentials = new Map<
     string,
-    { key: string | null; headers: Record<string, string>; role: RoleName | null; session?: boolean }
+    {
+      key: string | null;
+      headers: Record<string, string>;
+      role: RoleName | null;
+      session?: boolean;
+      dispatcher?: Agent;
+    }
   >();
 
   before(async () => {
@@ -202,6 +210,16 @@ describe('authorization: every role against every route (embedded)', () => {
       role: 'security-admin',
       session: true,
     });
+    const ca = await openLocalCa(t.dataDir);
+    const apiCertificate = await ca.certificate('api');
+    credentials.set('api service certificate', {
+      key: null,
+      headers: asMerchant,
+      role: 'service-api',
+      dispatcher: new Agent({
+        connect: { ca: ca.caPem, cert: apiCertificate.certPem, key: apiCertificate.keyPem },
+      }),
+    });
   });
   after(async () => {
     await t?.close();
@@ -229,11 +247,11 @@ describe('authorization: every role against every route (embedded)', () => {
     assert.ok(checked > 20);
   });
 
-  test('the only role without a way to authenticate yet is the service identity (mTLS, not built)', () => {
+  test('every role has a credential in the matrix', () => {
     const covered = new Set([...credentials.values()].map((c) => c.role).filter(Boolean));
     assert.deepEqual(
       roleNames.filter((role) => !covered.has(role)),
-      ['service-api'],
+      [],
     );
   });
 
@@ -259,6 +277,7 @@ describe('authorization: every role against every route (embedded)', () => {
           const reply = await t.request(route.method, `${base[role]}${concretePath(route.url)}`, {
             key: credential.key,
             headers: credential.headers,
+            ...(credential.dispatcher ? { dispatcher: credential.dispatcher } : {}),
             ...(['POST', 'PUT', 'PATCH'].includes(route.method) ? { body: {} } : {}),
           });
           requests++;

@@ -153,6 +153,15 @@ export const settings = {
     type: 'path',
     description: 'Write JSON logs to this file instead of stdout.',
   },
+  tlsReloadSeconds: {
+    env: 'CARDHOLD_TLS_RELOAD_SECONDS',
+    type: 'integer',
+    default: 60,
+    min: 1,
+    max: 86_400,
+    description:
+      'How often the certificates, keys and CA bundle in CARDHOLD_TLS_DIR are checked for changes; a change takes effect for new connections without a restart.',
+  },
   oidcIssuer: {
     env: 'CARDHOLD_OIDC_ISSUER',
     type: 'string',

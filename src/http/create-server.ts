@@ -89,7 +89,16 @@ function requestIdFrom(header: string | string[] | undefined): string | undefine
 export async function createServer(options: ServerOptions): Promise<AppInstance> {
   const app = Fastify({
     loggerInstance: options.logger.child({ role: options.role }),
-    https: { key: options.tls.key, cert: options.tls.cert, minVersion: 'TLSv1.2' },
+    // Client certificates are asked for, never required: merchants authenticate with keys, services
+    // with certificates from the configured CA (checked by the authorizer, per route).
+    https: {
+      key: options.tls.key,
+      cert: options.tls.cert,
+      ca: options.tls.ca,
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+    },
     bodyLimit: options.bodyLimit,
     genReqId: (req) => requestIdFrom(req.headers['x-request-id']) ?? randomUUID(),
     // Our onResponse hook writes one access line per request, with the route pattern instead of the URL.

@@ -1,4 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
+import type { Server as HttpsServer } from 'node:https';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createTestAcquirer } from '../acquirers/test-acquirer.ts';
@@ -218,6 +219,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
           new Authorizer({
             trail,
             apiKeys: new ApiKeyVerifier(sql, config.apiKeyCacheSeconds),
+            services: { 'spiffe://cardhold/api': 'service-api' },
             bearerTokens: bearerTokenAuthenticator({ oidc }),
           }),
         )),
@@ -336,6 +338,20 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     services.apps = Object.fromEntries(apps.map(({ role, app }) => [role, app]));
     const urls: RunningPlatform['urls'] = {};
     for (const { role, app, port } of apps) {
+      const stopWatching = tls.watch(
+        role,
+        (material) => {
+          (app.server as unknown as HttpsServer).setSecureContext({
+            key: material.key,
+            cert: material.cert,
+            ca: material.ca,
+            minVersion: 'TLSv1.2',
+          });
+          logger.info({ role }, 'TLS certificate and CA bundle reloaded');
+        },
+        (error) => logger.error({ role, err: { message: String(error) } }, 'TLS reload failed'),
+      );
+      closers.push({ name: `${role} TLS watch`, close: async () => stopWatching() });
       closers.push({
         name: `${role} server`,
         close: () => closeWithin(app, config.shutdownGraceSeconds * 1000),

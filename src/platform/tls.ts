@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/config.ts';
@@ -8,7 +9,19 @@ import { openLocalCa, type ServiceRole } from '../keys/local-ca.ts';
 export interface TlsSource {
   caFile: string;
   material(role: ServiceRole): Promise<TlsMaterial>;
+  /**
+   * Calls `apply` whenever the role's certificate, key or CA bundle changes on disk (CARDHOLD_TLS_DIR,
+   * polled every CARDHOLD_TLS_RELOAD_SECONDS), so that rotation needs no restart. Returns a stop function.
+   */
+  watch(
+    role: ServiceRole,
+    apply: (material: TlsMaterial) => void,
+    onError: (error: unknown) => void,
+  ): () => void;
 }
+
+const digest = (material: TlsMaterial) =>
+  createHash('sha256').update(material.ca).update(material.cert).update(material.key).digest('hex');
 
 /** Certificates from CARDHOLD_TLS_DIR, or (development only) from the local CA. */
 export async function openTlsSource(config: Config): Promise<TlsSource> {
@@ -21,13 +34,29 @@ export async function openTlsSource(config: Config): Promise<TlsSource> {
         throw new ConfigError(setting, `${file} is missing or unreadable in the TLS directory`);
       }
     };
+    const material = async (role: ServiceRole) => ({
+      ca: await read('ca.crt', 'CARDHOLD_TLS_DIR'),
+      cert: await read(`${role}.crt`, 'CARDHOLD_TLS_DIR'),
+      key: await read(`${role}.key`, 'CARDHOLD_TLS_DIR'),
+    });
     return {
       caFile: path.join(dir, 'ca.crt'),
-      material: async (role) => ({
-        ca: await read('ca.crt', 'CARDHOLD_TLS_DIR'),
-        cert: await read(`${role}.crt`, 'CARDHOLD_TLS_DIR'),
-        key: await read(`${role}.key`, 'CARDHOLD_TLS_DIR'),
-      }),
+      material,
+      watch: (role, apply, onError) => {
+        let last: string | undefined;
+        void material(role).then((m) => {
+          last = digest(m);
+        }, onError);
+        const timer = setInterval(() => {
+          material(role).then((m) => {
+            const now = digest(m);
+            if (last !== undefined && now !== last) apply(m);
+            last = now;
+          }, onError);
+        }, config.tlsReloadSeconds * 1000);
+        timer.unref();
+        return () => clearInterval(timer);
+      },
     };
   }
   if (config.mode === 'production') {
@@ -39,6 +68,8 @@ export async function openTlsSource(config: Config): Promise<TlsSource> {
   const ca = await openLocalCa(config.dataDir);
   return {
     caFile: ca.caFile,
+    // The development CA renews its certificates at start-up; nothing changes under a running process.
+    watch: () => () => undefined,
     material: async (role) => {
       const issued = await ca.certificate(role);
       return {

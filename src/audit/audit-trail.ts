@@ -6,7 +6,7 @@ import type { Logger } from '../shared/logger.ts';
 import { NaturalBatcher } from '../shared/natural-batcher.ts';
 import { redactPans } from '../shared/pan-detect.ts';
 import { keyedHash } from './audit-keys.ts';
-import type { AuditEvent, AuditRecord, Origin } from './events.ts';
+import type { AuditEvent, AuditRecord, DetailValue, Origin } from './events.ts';
 import { GENESIS_HASH, recordHash } from './record-hash.ts';
 import type { AuditSink } from './sink.ts';
 
@@ -199,7 +199,7 @@ export class AuditTrail {
       userAgent: clean(event.origin.userAgent),
       requestId: clean(event.origin.requestId) as string,
       service: this.service,
-      details: event.details ?? {},
+      details: cleanDetails(event.details ?? {}),
       prevHash: previous.hash,
     };
     return { ...record, hash: recordHash(record) };
@@ -273,6 +273,14 @@ export function recordToRow(db: Sql, r: AuditRecord) {
 
 function insertStatement(db: Sql, records: AuditRecord[]): PendingQuery<Row[]> {
   return db`insert into audit.records ${db(records.map((r) => recordToRow(db, r)))}`;
+}
+
+/** Detail strings pass the same guard: a stated reason, say, is typed by a person. */
+function cleanDetails(details: Record<string, DetailValue>): Record<string, DetailValue> {
+  const out: Record<string, DetailValue> = {};
+  for (const [key, value] of Object.entries(details))
+    out[key] = typeof value === 'string' ? clean(value) : value;
+  return out;
 }
 
 /** Bounded, and never a card number, whatever a client put in a header or path. */

@@ -41,6 +41,7 @@ const expectedAccess: Record<string, Permission | 'public' | 'session'> = {
   'vault GET /v1/tokens/:id': 'tokens:read',
   'vault DELETE /v1/tokens/:id': 'tokens:delete',
   'vault POST /v1/tokens/:id/cvv-slots': 'tokens:create',
+  'vault POST /v1/tokens/:id/reveal': 'tokens:reveal',
   'vault GET /v1/cvv-slots/:id': 'tokens:read',
   'vault DELETE /v1/cvv-slots/:id': 'tokens:delete',
   'vault GET /healthz': 'public',
@@ -115,11 +116,18 @@ async function startIdentityProvider() {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  const mint = (claims: { groups: string[]; amr?: string[]; merchant?: string; audience?: string }) =>
+  const mint = (claims: {
+    groups: string[];
+    amr?: string[];
+    merchant?: string;
+    audience?: string;
+    authTime?: number;
+  }) =>
     new SignJWT({
       groups: claims.groups,
       amr: claims.amr ?? ['pwd', 'otp'],
       ...(claims.merchant ? { cardhold_merchant: claims.merchant } : {}),
+      ...(claims.authTime !== undefined ? { auth_time: claims.authTime } : {}),
     })
       .setProtectedHeader({ alg: 'EdDSA', kid: 'test-1' })
       .setIssuer(ISSUER)
@@ -156,6 +164,7 @@ describe('authorization: every role against every route (embedded)', () => {
         CARDHOLD_OIDC_ROLE_MAP: JSON.stringify({
           viewers: 'operator-viewer',
           support: 'operator-support',
+          revealers: 'operator-reveal',
           security: 'security-admin',
         }),
       },
@@ -193,6 +202,11 @@ describe('authorization: every role against every route (embedded)', () => {
       key: await idp.mint({ groups: ['support'] }),
       headers: asMerchant,
       role: 'operator-support',
+    });
+    credentials.set('operator-reveal', {
+      key: await idp.mint({ groups: ['revealers'] }),
+      headers: asMerchant,
+      role: 'operator-reveal',
     });
     credentials.set('security-admin', {
       key: await idp.mint({ groups: ['security'] }),
@@ -313,6 +327,67 @@ describe('authorization: every role against every route (embedded)', () => {
     const denied = await t.adminSql<{ reason: string }[]>`
       select reason from audit.records where action = 'access.denied' and reason = 'mfa_required'`;
     assert.ok(denied.length >= 2, 'each refusal is recorded');
+  });
+
+  test('a full card number is revealed only to a person with tokens:reveal, fresh MFA and a reason', async () => {
+    const created = await t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
+      body: { pan: testCards.mastercard, exp_month: 11, exp_year: 2031, holder_name: 'A Holder' },
+    });
+    const id = created.json.token.id;
+    const url = `${t.vaultUrl}/v1/tokens/${id}/reveal`;
+    const asMerchant = { 'cardhold-merchant': t.merchantId };
+    const reason = 'chargeback 4411 needs the card number';
+    const now = Math.floor(Date.now() / 1000);
+    const fresh = await idp.mint({ groups: ['revealers'], authTime: now - 60 });
+    const revealed = await t.request<{ pan: string; exp_month: number; holder_name: string }>('POST', url, {
+      key: fresh,
+      headers: asMerchant,
+      body: { reason },
+    });
+    assert.equal(revealed.status, 200);
+    assert.ok(revealed.json.pan === testCards.mastercard, 'the full number comes back');
+    assert.equal(revealed.json.exp_month, 11);
+    assert.equal(revealed.headers.get('cache-control'), 'no-store');
+    const record = await t.adminSql<{ actor_type: string; details: { reason: string } }[]>`
+      select actor_type, details from audit.records where action = 'token.reveal' and resource_id = ${id}`;
+    assert.equal(record.length, 1);
+    assert.equal(record[0]?.actor_type, 'user');
+    assert.equal(record[0]?.details.reason, reason, 'the stated reason is on record');
+
+    const stale = await idp.mint({ groups: ['revealers'], authTime: now - 20 * 60 });
+    const old = await t.request<{ code: string }>('POST', url, {
+      key: stale,
+      headers: asMerchant,
+      body: { reason },
+    });
+    assert.equal(old.status, 401);
+    assert.equal(old.json.code, 'mfa_required');
+    const noReason = await t.request<{ field: string }>('POST', url, {
+      key: fresh,
+      headers: asMerchant,
+      body: { reason: 'x' },
+    });
+    assert.equal(noReason.status, 400);
+    const support = credentials.get('operator-support')!.key as string;
+    assert.equal(
+      (await t.request('POST', url, { key: support, headers: asMerchant, body: { reason } })).status,
+      403,
+    );
+    assert.equal(
+      (await t.request('POST', url, { body: { reason } })).status,
+      403,
+      'a merchant key cannot reveal',
+    );
+    // A card number typed into the reason does not reach the trail.
+    await t.request('POST', url, {
+      key: fresh,
+      headers: asMerchant,
+      body: { reason: `customer said ${testCards.visa} on the phone` },
+    });
+    const texts = await t.adminSql<{ text: string }[]>`
+      select details::text as text from audit.records where action = 'token.reveal' and resource_id = ${id}`;
+    assert.equal(texts.length, 2);
+    assert.ok(texts.every((r) => !r.text.includes(testCards.visa)));
   });
 
   test('forged and misdirected tokens are refused at the door', async () => {

@@ -1,7 +1,14 @@
+import { decodeJwt } from 'jose';
 import { type Config, ConfigError } from '../config/config.ts';
 import { OidcVerifier } from './oidc.ts';
 import { isRole } from './permissions.ts';
 import type { Principal } from './principal.ts';
+
+function authenticatedAt(token: string): Date {
+  const claims = decodeJwt(token);
+  const seconds = typeof claims.auth_time === 'number' ? claims.auth_time : claims.iat;
+  return typeof seconds === 'number' ? new Date(seconds * 1000) : new Date(0);
+}
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
@@ -55,8 +62,8 @@ export function oidcAuthenticator(
       merchantId: oidc.merchantId,
       roles: oidc.roles,
       permissions: oidc.permissions,
-      // The provider authenticated the person when it issued the token; its lifetime bounds the session.
-      mfaAt: oidc.mfa ? new Date() : null,
+      // When the provider last authenticated the person with MFA: auth_time, else the token's issue time.
+      mfaAt: oidc.mfa ? authenticatedAt(token) : null,
     };
   };
 }

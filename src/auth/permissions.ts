@@ -43,6 +43,7 @@ export const roleNames = [
   'merchant-publishable',
   'operator-viewer',
   'operator-support',
+  'operator-reveal',
   'security-admin',
   'service-api',
 ] as const;
@@ -65,6 +66,8 @@ export const rolePermissions: Record<RoleName, readonly Permission[]> = {
   'merchant-publishable': ['tokens:create'],
   'operator-viewer': ['merchants:read', 'payments:read'],
   'operator-support': ['merchants:read', 'payments:read', 'tokens:read'],
+  // Full card numbers, for the few people with a business need (PCI DSS 3.4.1, 7.2.2); assigned alone.
+  'operator-reveal': ['merchants:read', 'tokens:read', 'tokens:reveal'],
   'security-admin': ['merchants:read', 'merchants:admin', 'keys:admin', 'audit:read', 'users:admin'],
   'service-api': ['tokens:read', 'cvv:use', 'forward:use'],
 };

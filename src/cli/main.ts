@@ -9,7 +9,10 @@ import type { Origin } from '../audit/events.ts';
 import { exportRecords } from '../audit/export.ts';
 import { openAudit } from '../audit/open-audit.ts';
 import { type VerifyReport, verifyTrail } from '../audit/verify.ts';
-import { Operators } from '../auth/operators/operators.ts';
+import { Merchants } from '../auth/merchants.ts';
+import { Operators, operatorRoles } from '../auth/operators/operators.ts';
+import { roleNames, rolePermissions } from '../auth/permissions.ts';
+import type { Scope } from '../auth/scopes.ts';
 import { ConfigError, describeConfig } from '../config/config.ts';
 import type { KeyProvider } from '../keys/key-provider.ts';
 import { openKeyProvider } from '../keys/open-key-provider.ts';
@@ -225,6 +228,157 @@ operatorsCommand
       }
     });
   });
+
+operatorsCommand
+  .command('create')
+  .description(
+    'create an operator (they change the password and enrol TOTP at first sign-in); password on standard input',
+  )
+  .requiredOption('--username <name>', 'the username')
+  .requiredOption('--role <role...>', `one or more of ${operatorRoles.join(', ')}`)
+  .option('--merchant <id>', 'confine the operator to one merchant')
+  .option('--password-stdin', 'read the initial password from standard input (the only way)')
+  .action(async (options: { username: string; role: string[]; merchant?: string }) => {
+    const password = (await readStdin()).replace(/\r?\n$/, '');
+    await withOperators('operators create', async (operators, who) => {
+      const created = await operators.create(who, {
+        username: options.username,
+        password,
+        roles: options.role,
+        merchantId: options.merchant ?? null,
+      });
+      printJson(created);
+    });
+  });
+
+for (const [action, description] of [
+  ['unlock', 'unlock an operator locked out by failed sign-ins'],
+  ['disable', 'disable an operator and end their sessions'],
+  ['reset-mfa', 'reset TOTP: the operator enrols again at the next sign-in'],
+] as const) {
+  operatorsCommand
+    .command(`${action} <id>`)
+    .description(description)
+    .action(async (id: string) => {
+      await withOperators(`operators ${action}`, async (operators, who) => {
+        const done =
+          action === 'unlock'
+            ? await operators.unlock(who, id)
+            : action === 'disable'
+              ? await operators.disable(who, id)
+              : await operators.resetMfa(who, id);
+        printJson(done);
+      });
+    });
+}
+
+async function withOperators(
+  command: string,
+  run: (operators: Operators, who: CliServices['who']) => Promise<void>,
+): Promise<void> {
+  await withCliServices(command, async ({ sql, provider, trail, who }) => {
+    const operators = await Operators.open({ sql, trail, provider });
+    try {
+      await run(operators, who);
+    } finally {
+      operators.close();
+    }
+  });
+}
+
+const merchantsCommand = program.command('merchants').description('merchants');
+
+merchantsCommand
+  .command('create')
+  .description('create a merchant and its first secret key (the secret is shown once)')
+  .requiredOption('--name <name>', "the merchant's name")
+  .action(async (options: { name: string }) => {
+    await withCliServices('merchants create', async ({ sql, trail, who }) => {
+      const environment = configOrExit().mode === 'development' ? 'test' : 'live';
+      const { merchant, apiKey } = await new Merchants(sql, trail).create(who, options.name, environment);
+      printJson({ merchant, api_key: { ...apiKey, secret: apiKey.secret.expose() } });
+    });
+  });
+
+merchantsCommand
+  .command('show <id>')
+  .description('a merchant and its keys (never their secrets)')
+  .action(async (id: string) => {
+    await withCliServices('merchants show', async ({ sql, trail, who }) => {
+      const merchants = new Merchants(sql, trail);
+      printJson({ merchant: await merchants.get(who, id), api_keys: await merchants.listKeys(who, id) });
+    });
+  });
+
+const keysCommand = program.command('keys').description('merchant API keys');
+
+keysCommand
+  .command('issue')
+  .description('issue a secret or publishable key (the secret is shown once)')
+  .requiredOption('--merchant <id>', 'the merchant')
+  .option('--publishable', 'a publishable key (pk_…): tokenize only, from the allowed origins')
+  .option('--origin <url...>', 'allowed browser origins of a publishable key')
+  .option('--scope <scope...>', "scopes (default: the kind's default)")
+  .option('--label <text>', 'a label')
+  .action(
+    async (options: {
+      merchant: string;
+      publishable?: boolean;
+      origin?: string[];
+      scope?: string[];
+      label?: string;
+    }) => {
+      await withCliServices('keys issue', async ({ sql, trail, who }) => {
+        const key = await new Merchants(sql, trail).issueKey(who, options.merchant, {
+          kind: options.publishable ? 'publishable' : 'secret',
+          scopes: options.scope as Scope[] | undefined,
+          allowedOrigins: options.origin,
+          label: options.label,
+        });
+        printJson({ ...key, secret: key.secret.expose() });
+      });
+    },
+  );
+
+keysCommand
+  .command('rotate')
+  .description("issue a key's successor; the old key works until the overlap ends")
+  .requiredOption('--merchant <id>', 'the merchant')
+  .requiredOption('--key <id>', 'the key to rotate')
+  .option('--overlap-seconds <n>', 'how long the old key keeps working', '86400')
+  .action(async (options: { merchant: string; key: string; overlapSeconds: string }) => {
+    const overlap = Number(options.overlapSeconds);
+    if (!Number.isInteger(overlap) || overlap < 0 || overlap > 30 * 24 * 3600) {
+      throw new Error('--overlap-seconds must be a whole number from 0 to 2592000');
+    }
+    await withCliServices('keys rotate', async ({ sql, trail, who }) => {
+      const key = await new Merchants(sql, trail).rotateKey(who, options.merchant, options.key, overlap);
+      printJson({ ...key, secret: key.secret.expose() });
+    });
+  });
+
+keysCommand
+  .command('revoke')
+  .description('revoke a key now')
+  .requiredOption('--merchant <id>', 'the merchant')
+  .requiredOption('--key <id>', 'the key')
+  .action(async (options: { merchant: string; key: string }) => {
+    await withCliServices('keys revoke', async ({ sql, trail, who }) => {
+      printJson(await new Merchants(sql, trail).revokeKey(who, options.merchant, options.key));
+    });
+  });
+
+program
+  .command('roles')
+  .description('the roles and the permissions each holds')
+  .action(() => {
+    for (const role of roleNames)
+      process.stdout.write(`${role.padEnd(22)} ${rolePermissions[role].join(' ')}\n`);
+  });
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
 
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) throw new Error('pipe the password on standard input (it is never an argument)');

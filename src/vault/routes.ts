@@ -1,10 +1,11 @@
-import type { Static } from 'typebox';
+import { type Static, Type } from 'typebox';
 import type { AuditTrail } from '../audit/audit-trail.ts';
 import { type AccessContext, accessEvent } from '../audit/events.ts';
 import { accessOf } from '../auth/authenticate.ts';
+import { isPerson } from '../auth/principal.ts';
 import type { AppInstance } from '../http/create-server.ts';
 import type { RoleMetrics } from '../http/metrics.ts';
-import { isCardholdError } from '../shared/errors.ts';
+import { CardholdError, isCardholdError } from '../shared/errors.ts';
 import { Secret } from '../shared/secret.ts';
 import type { CvvSlots, CvvSlotView } from './cvv-slots.ts';
 import {
@@ -51,6 +52,9 @@ const result = (r: TokenizeResult) => ({
 });
 
 const security = [{ apiKey: [] }];
+
+/** PCI DSS 8.4: a reveal needs a recent second factor, not just one at sign-in. */
+const REVEAL_MFA_MAX_AGE_MS = 15 * 60 * 1000;
 
 export function registerVaultRoutes(
   app: AppInstance,
@@ -189,6 +193,59 @@ export function registerVaultRoutes(
     async (request, reply) => {
       await tokens.delete(accessOf(request), request.params.id);
       return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/v1/tokens/:id/reveal',
+    {
+      config: { access: 'tokens:reveal' },
+      schema: {
+        summary: 'Reveal the full card number (people only, MFA in the last 15 minutes, a stated reason)',
+        description:
+          'For a person holding tokens:reveal whose multi-factor authentication is at most 15 minutes old (operators: POST /v1/auth/step-up). The reason is recorded in the audit trail with the reveal.',
+        tags: ['tokens'],
+        security,
+        params: TokenIdParams,
+        body: Type.Object(
+          { reason: Type.String({ minLength: 10, maxLength: 500 }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            id: Type.String(),
+            object: Type.Literal('revealed_card'),
+            pan: Type.String(),
+            brand: Type.String(),
+            exp_month: Type.Integer(),
+            exp_year: Type.Integer(),
+            holder_name: Type.Union([Type.String(), Type.Null()]),
+          }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const principal = request.principal;
+      if (!principal || !isPerson(principal)) {
+        throw new CardholdError('forbidden', { detail: 'Only a person can reveal a card number' });
+      }
+      const mfaAge = principal.mfaAt ? Date.now() - principal.mfaAt.getTime() : Number.POSITIVE_INFINITY;
+      if (mfaAge > REVEAL_MFA_MAX_AGE_MS) {
+        throw new CardholdError('mfa_required', {
+          detail: 'Revealing a card number needs multi-factor authentication within the last 15 minutes',
+        });
+      }
+      const card = await tokens.reveal(accessOf(request), request.params.id, request.body.reason);
+      // Never cached, never logged: the body is the only place the number goes.
+      return reply.header('cache-control', 'no-store').send({
+        id: request.params.id,
+        object: 'revealed_card' as const,
+        pan: card.pan.expose(),
+        brand: card.brand,
+        exp_month: card.expMonth,
+        exp_year: card.expYear,
+        holder_name: card.holderName ?? null,
+      });
     },
   );
 

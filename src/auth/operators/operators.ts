@@ -41,6 +41,7 @@ export const CHALLENGE_MS = 5 * 60_000;
 export const operatorRoles = [
   'operator-viewer',
   'operator-support',
+  'operator-reveal',
   'security-admin',
 ] as const satisfies readonly RoleName[];
 export type OperatorRole = (typeof operatorRoles)[number];

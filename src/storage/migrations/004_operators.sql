@@ -12,7 +12,7 @@ CREATE TABLE identity.operators (
   -- Role names from src/auth/permissions.ts that a person may hold.
   roles                     text[] NOT NULL CHECK (
                               cardinality(roles) BETWEEN 1 AND 3
-                              AND roles <@ ARRAY['operator-viewer', 'operator-support', 'security-admin']::text[]),
+                              AND roles <@ ARRAY['operator-viewer', 'operator-support', 'operator-reveal', 'security-admin']::text[]),
   -- An operator confined to one merchant; platform-wide staff have none. Security administrators
   -- (keys, the audit trail, users) are never confined to a merchant.
   merchant_id               text REFERENCES identity.merchants (id),

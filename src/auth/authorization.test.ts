@@ -390,6 +390,42 @@ describe('authorization: every role against every route (embedded)', () => {
     assert.ok(texts.every((r) => !r.text.includes(testCards.visa)));
   });
 
+  test('a person confined to one merchant cannot see another merchant, its keys or its tokens', async () => {
+    const other = await t.request<{ merchant: { id: string } }>('POST', `${t.apiUrl}/v1/merchants`, {
+      key: t.adminToken,
+      body: { name: 'Confined Ltd' },
+    });
+    const confined = await idp.mint({ groups: ['support'], merchant: other.json.merchant.id });
+    const token = await t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
+      body: { pan: testCards.visa, exp_month: 12, exp_year: 2030 },
+    });
+    const missingMerchant = `mer_${'Z'.repeat(22)}`;
+    const same = async (foreign: string, missing: string, headers: Record<string, string> = {}) => {
+      const a = await t.request<Record<string, unknown>>('GET', foreign, { key: confined, headers });
+      const b = await t.request<Record<string, unknown>>('GET', missing, { key: confined, headers });
+      assert.equal(a.status, 404, foreign);
+      assert.deepEqual(
+        { status: a.status, code: a.json['code'], title: a.json['title'], detail: a.json['detail'] },
+        { status: b.status, code: b.json['code'], title: b.json['title'], detail: b.json['detail'] },
+      );
+    };
+    await same(`${t.apiUrl}/v1/merchants/${t.merchantId}`, `${t.apiUrl}/v1/merchants/${missingMerchant}`);
+    await same(
+      `${t.apiUrl}/v1/merchants/${t.merchantId}/api-keys`,
+      `${t.apiUrl}/v1/merchants/${missingMerchant}/api-keys`,
+    );
+    // Naming the other merchant in the header changes nothing: a confined person acts for its own.
+    await same(
+      `${t.vaultUrl}/v1/tokens/${token.json.token.id}`,
+      `${t.vaultUrl}/v1/tokens/tok_${'Z'.repeat(22)}`,
+      { 'cardhold-merchant': t.merchantId },
+    );
+    const own = await t.request('GET', `${t.apiUrl}/v1/merchants/${other.json.merchant.id}`, {
+      key: confined,
+    });
+    assert.equal(own.status, 200, 'its own merchant is visible');
+  });
+
   test('forged and misdirected tokens are refused at the door', async () => {
     const wrongAudience = await idp.mint({ groups: ['security'], audience: 'someone-else' });
     const [header, payload] = wrongAudience.split('.');

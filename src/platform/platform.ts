@@ -13,6 +13,7 @@ import { Merchants, type MerchantView } from '../auth/merchants.ts';
 import { oidcAuthenticator } from '../auth/oidc-principal.ts';
 import { registerOperatorRoutes } from '../auth/operator-routes.ts';
 import { Operators } from '../auth/operators/operators.ts';
+import { SessionVerifier } from '../auth/operators/session-verifier.ts';
 import { type Config, ConfigError } from '../config/config.ts';
 import { type AppInstance, createServer } from '../http/create-server.ts';
 import { registerHealth } from '../http/health.ts';
@@ -207,6 +208,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         trail,
       );
       const tokens = new TokenService({ sql, keys, cvvSlots, trail });
+      // Operator sessions the api issued: verified with their public keys, under migration 005's grants.
+      const operatorSessions = await SessionVerifier.open({ sql, trail, environment: provider.environment });
       services.vault = { sql, tokens, cvvSlots, keys, volatile, audit };
       metrics.vault?.setVaultSources({
         liveCvvSlots: () => cvvSlots.countLive(),
@@ -220,7 +223,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
             trail,
             apiKeys: new ApiKeyVerifier(sql, config.apiKeyCacheSeconds),
             services: { 'spiffe://cardhold/api': 'service-api' },
-            bearerTokens: bearerTokenAuthenticator({ oidc }),
+            bearerTokens: bearerTokenAuthenticator({ operators: operatorSessions, oidc }),
           }),
         )),
         title: 'cardhold vault',

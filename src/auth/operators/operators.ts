@@ -13,8 +13,7 @@ import { CardholdError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { Secret } from '../../shared/secret.ts';
 import { randomBase62 } from '../../vault/identifiers.ts';
-import { type Permission, permissionsOf, type RoleName } from '../permissions.ts';
-import type { Principal } from '../principal.ts';
+import type { RoleName } from '../permissions.ts';
 import { dummyPasswordHash, hashPassword, needsRehash, verifyPassword } from './password-hash.ts';
 import {
   checkPasswordPolicy,
@@ -23,6 +22,13 @@ import {
   normalizeUsername,
   PASSWORD_HISTORY,
 } from './password-policy.ts';
+import {
+  authenticateSession,
+  authFailure,
+  type OperatorPrincipal,
+  recordRefusal,
+  touchSession,
+} from './session-state.ts';
 import { type AuthenticationMethod, SessionTokens } from './session-tokens.ts';
 import { checkTotp, newTotpSecret, provisioningUri, type TotpCheck } from './totp.ts';
 import { TotpKey } from './totp-key.ts';
@@ -30,10 +36,7 @@ import { TotpKey } from './totp-key.ts';
 /** PCI DSS 8.3.4: locked after at most 10 consecutive failures, for at least 30 minutes. */
 export const LOCKOUT_THRESHOLD = 10;
 export const LOCKOUT_MS = 30 * 60_000;
-/** PCI DSS 8.2.8: a session idle for more than 15 minutes must authenticate again. */
-export const IDLE_TIMEOUT_MS = 15 * 60_000;
-/** However active, a session ends 12 hours after login. */
-export const SESSION_MAX_MS = 12 * 60 * 60_000;
+export { IDLE_TIMEOUT_MS, type OperatorPrincipal, SESSION_MAX_MS } from './session-state.ts';
 /** The time between the password step and the TOTP step. */
 export const CHALLENGE_MS = 5 * 60_000;
 
@@ -81,14 +84,6 @@ export interface OperatorSession {
   expiresAt: Date;
   operator: OperatorView;
   /** Set by an administrator's create or reset: only `changePassword` is allowed until it is done. */
-  passwordChangeRequired: boolean;
-}
-
-/** An authenticated operator session. */
-export interface OperatorPrincipal extends Principal {
-  kind: 'operator';
-  sid: string;
-  amr: AuthenticationMethod[];
   passwordChangeRequired: boolean;
 }
 
@@ -243,7 +238,8 @@ export class Operators {
       }),
     );
     if (!created) {
-      await this.#recordRefusal(
+      await recordRefusal(
+        this.#trail,
         accessEvent(ctx, 'operator.create', { type: 'operator', id: 'bootstrap' }, null, {
           failure: 'operator_bootstrap_refused',
         }),
@@ -420,8 +416,8 @@ export class Operators {
     const now = this.#now();
     if (!row) {
       // The name might be a password typed into the wrong field: recorded only as a keyed hash.
-      await this.#recordRefusal({
-        ...this.#failureEvent({ type: 'anonymous', id: this.#trail.keyedHash(`username:${name}`) }, origin),
+      await recordRefusal(this.#trail, {
+        ...authFailure({ type: 'anonymous', id: this.#trail.keyedHash(`username:${name}`) }, origin),
         reason: 'operator_unknown',
       });
       throw new CardholdError('invalid_credentials');
@@ -493,8 +489,8 @@ export class Operators {
       const actor: Actor = found
         ? { type: 'user', id: found.id }
         : { type: 'anonymous', id: this.#trail.keyedHash(challengeToken) };
-      await this.#recordRefusal({
-        ...this.#failureEvent(actor, origin, found),
+      await recordRefusal(this.#trail, {
+        ...authFailure(actor, origin, found),
         reason: 'mfa_challenge_invalid',
       });
       throw new CardholdError('mfa_challenge_invalid');
@@ -506,8 +502,8 @@ export class Operators {
     const enrolling = row.pending_totp_secret !== null;
     if (enrolling && row.totp_enrolled_at) {
       // Two enrolment challenges were handed out and the other one completed: this one is void.
-      await this.#recordRefusal({
-        ...this.#failureEvent({ type: 'user', id: row.id }, origin, row),
+      await recordRefusal(this.#trail, {
+        ...authFailure({ type: 'user', id: row.id }, origin, row),
         reason: 'mfa_challenge_invalid',
       });
       throw new CardholdError('mfa_challenge_invalid');
@@ -585,7 +581,7 @@ export class Operators {
     } catch (error) {
       if (!(error instanceof Refusal)) throw error;
       if (error.reason === 'totp_replayed') return this.#fail(row, origin, 'totp_replayed');
-      await this.#recordRefusal({ ...this.#failureEvent(who.actor, origin, row), reason: error.reason });
+      await recordRefusal(this.#trail, { ...authFailure(who.actor, origin, row), reason: error.reason });
       throw new CardholdError('mfa_challenge_invalid');
     }
     const signed = await this.#tokens.sign({
@@ -617,75 +613,17 @@ export class Operators {
    * the audit trail.
    */
   async authenticate(token: string, origin: Origin): Promise<OperatorPrincipal> {
-    let claims: Awaited<ReturnType<SessionTokens['verify']>>;
-    try {
-      claims = await this.#tokens.verify(token);
-    } catch (error) {
-      await this.#recordRefusal({
-        ...this.#failureEvent({ type: 'anonymous', id: this.#trail.keyedHash(token) }, origin),
-        reason: 'session_invalid',
-      });
-      throw error;
-    }
-    const now = this.#now();
-    const rows = await this.#touch(claims.sid, now, { operatorId: claims.sub, kid: claims.kid });
-    const row = rows[0];
-    if (!row) {
-      await this.#recordRefusal({
-        ...this.#failureEvent({ type: 'user', id: claims.sub }, origin, {
-          id: claims.sub,
-          merchant_id: claims.merchantId,
-        }),
-        reason: 'session_invalid',
-        details: { session: claims.sid },
-      });
-      throw new CardholdError('session_invalid');
-    }
-    const amr = row.amr.filter((m): m is AuthenticationMethod => m === 'pwd' || m === 'otp');
-    return {
-      kind: 'operator',
-      id: claims.sub,
-      merchantId: row.merchant_id,
-      roles: row.roles,
-      permissions: row.password_change_required ? new Set<Permission>() : permissionsOf(row.roles),
-      // The authorizer's MFA rule (card data, keys, audit trail) reads this: set only after a TOTP.
-      mfaAt: amr.includes('otp') ? row.mfa_at : null,
-      sid: claims.sid,
-      amr,
-      passwordChangeRequired: row.password_change_required,
-    };
+    return authenticateSession(
+      { sql: this.#sql, trail: this.#trail, now: this.#now, verify: (t) => this.#tokens.verify(t) },
+      token,
+      origin,
+    );
   }
 
   /** Extends an active session's idle clock; `session_invalid` if it is ended, idle or too old. */
   async touch(sid: string): Promise<void> {
-    const rows = await this.#touch(sid, this.#now(), {});
+    const rows = await touchSession(this.#sql, sid, this.#now(), {});
     if (rows.length === 0) throw new CardholdError('session_invalid');
-  }
-
-  #touch(sid: string, now: Date, bound: { operatorId?: string; kid?: string }) {
-    const idleSince = new Date(now.getTime() - IDLE_TIMEOUT_MS);
-    const bornAfter = new Date(now.getTime() - SESSION_MAX_MS);
-    const db = this.#sql;
-    return db<
-      {
-        roles: OperatorRole[];
-        merchant_id: string | null;
-        password_change_required: boolean;
-        amr: string[];
-        mfa_at: Date | null;
-      }[]
-    >`
-      update identity.operator_sessions s set last_seen_at = ${now}
-      from identity.operators o
-      where s.sid = ${sid} and o.id = s.operator_id and s.revoked_at is null
-        and s.last_seen_at >= ${idleSince} and s.created_at > ${bornAfter} and o.disabled_at is null
-        ${bound.operatorId ? db`and s.operator_id = ${bound.operatorId}` : db``}
-        ${
-          bound.kid
-            ? db`and exists (select 1 from identity.session_keys k where k.kid = ${bound.kid} and k.retired_at is null)`
-            : db``
-        }
-      returning o.roles, o.merchant_id, o.password_change_required, s.amr, s.mfa_at`;
   }
 
   /** A fresh 15-minute JWT for a live session (which `authenticate` also extends). */
@@ -910,21 +848,9 @@ export class Operators {
   // ---------------------------------------------------------------------------------------------------
   // Refusals
 
-  #failureEvent(actor: Actor, origin: Origin, row?: { id: string; merchant_id: string | null }): AuditEvent {
-    return {
-      action: 'auth.failure',
-      actor,
-      resource: { type: 'operator', id: row?.id ?? 'unknown' },
-      merchantId: row?.merchant_id ?? null,
-      outcome: 'failure',
-      reason: 'invalid_credentials',
-      origin,
-    };
-  }
-
   /** A refusal that does not count towards the lockout (the account is locked or disabled already). */
   async #refuse(row: OperatorRow, origin: Origin, reason: 'locked' | 'operator_disabled'): Promise<never> {
-    await this.#recordRefusal({ ...this.#failureEvent({ type: 'user', id: row.id }, origin, row), reason });
+    await recordRefusal(this.#trail, { ...authFailure({ type: 'user', id: row.id }, origin, row), reason });
     throw new CardholdError('invalid_credentials');
   }
 
@@ -951,7 +877,7 @@ export class Operators {
     const lockedNow = counted?.locked_until != null;
     const events: AuditEvent[] = [
       {
-        ...this.#failureEvent(actor, origin, row),
+        ...authFailure(actor, origin, row),
         reason: counted ? reason : 'locked',
         details: { failed_attempts: lockedNow ? LOCKOUT_THRESHOLD : (counted?.failed_attempts ?? 0) },
       },
@@ -967,17 +893,8 @@ export class Operators {
         'operator account locked',
       );
     }
-    await this.#recordRefusal(...events);
+    await recordRefusal(this.#trail, ...events);
     throw new CardholdError('invalid_credentials');
-  }
-
-  /** Refusals are recorded best-effort: the caller is refused whether or not the record commits. */
-  async #recordRefusal(...events: AuditEvent[]): Promise<void> {
-    try {
-      await this.#trail.record(...events);
-    } catch {
-      // The trail's observer has counted and logged the write failure (PCI DSS 10.7.2).
-    }
   }
 }
 

@@ -14,7 +14,10 @@ export const SESSION_TOKEN_SECONDS = 15 * 60;
 const ALGORITHM = 'EdDSA';
 /** How long a replica trusts its copy of the key set before reading it again (for signing). */
 const KEY_SET_MAX_AGE_MS = 60_000;
-/** At most one reload per this interval when a token names a key this replica has not seen. */
+/**
+ * On the api: when a token names a key this replica has not loaded, and a reload in the last 5 s did
+ * not find one, it is refused without reading the key set again.
+ */
 const UNKNOWN_KID_RELOAD_MS = 5_000;
 
 export type AuthenticationMethod = 'pwd' | 'otp';
@@ -44,17 +47,138 @@ interface SigningKey {
   privateKey: KeyObject;
 }
 
-interface PublicKeyEntry {
-  kid: string;
-  publicKey: KeyObject;
-  createdAt: Date;
-}
-
 const context = (kid: string, environment: string) =>
   `cardhold/operator-session-signing/v1|${kid}|${environment}`;
 
 const invalid = (cause?: unknown) =>
   new CardholdError('session_invalid', cause === undefined ? {} : { cause });
+
+/**
+ * The public halves of the session-signing keys that verify (`identity.session_keys`, not retired, of
+ * one key environment), and the one verification of a session JWT against them. The api's
+ * `SessionTokens` and the vault's `SessionVerifier` both use it; it reads only the columns a public key
+ * needs, never the wrapped private key.
+ *
+ * A token naming a key that is not loaded reads the set again (another replica may have rotated), unless
+ * a read in the last `unknownKidReloadMs` already failed to find a key that way: a stream of made-up key
+ * ids costs at most one read per interval, while a real rotation is picked up at once.
+ */
+export class SessionPublicKeys {
+  readonly #sql: Sql;
+  readonly #environment: string;
+  readonly #unknownKidReloadMs: number;
+  #keys = new Map<string, KeyObject>();
+  #lastMiss = Number.NEGATIVE_INFINITY;
+  #unknownKidReload: Promise<void> | undefined;
+
+  constructor(sql: Sql, environment: string, unknownKidReloadMs: number) {
+    this.#sql = sql;
+    this.#environment = environment;
+    this.#unknownKidReloadMs = unknownKidReloadMs;
+  }
+
+  /** Reads the keys that verify, in creation order. */
+  async reload(): Promise<void> {
+    const rows = await this.#sql<{ kid: string; public_key: Buffer; environment: string }[]>`
+      select kid, public_key, environment from identity.session_keys where retired_at is null order by seq`;
+    const keys = new Map<string, KeyObject>();
+    for (const row of rows) {
+      if (row.environment !== this.#environment) continue;
+      keys.set(row.kid, createPublicKey({ key: row.public_key, format: 'der', type: 'spki' }));
+    }
+    this.#keys = keys;
+  }
+
+  /** The newest key that verifies (the one that signs), if any. */
+  get newestKid(): string | undefined {
+    return [...this.#keys.keys()].at(-1);
+  }
+
+  entries(): IterableIterator<[string, KeyObject]> {
+    return this.#keys.entries();
+  }
+
+  add(kid: string, publicKey: KeyObject): void {
+    this.#keys.set(kid, publicKey);
+  }
+
+  delete(kid: string): void {
+    this.#keys.delete(kid);
+  }
+
+  clear(): void {
+    this.#keys.clear();
+  }
+
+  /**
+   * Verifies signature (EdDSA only, by a key that verifies), issuer, audience, lifetime and claim shapes,
+   * at `now`. Anything wrong is `session_invalid`; the reason is never told to the caller.
+   */
+  async verify(token: string, now: Date): Promise<VerifiedSessionToken> {
+    if (token.length > 4096) throw invalid();
+    let verified: Awaited<ReturnType<typeof jwtVerify>>;
+    try {
+      verified = await jwtVerify(token, async (header) => this.#key(header.kid), {
+        issuer: SESSION_ISSUER,
+        audience: SESSION_AUDIENCE,
+        algorithms: [ALGORITHM],
+        typ: 'JWT',
+        currentDate: now,
+        clockTolerance: 5,
+        requiredClaims: ['sub', 'iat', 'exp', 'sid', 'roles', 'amr'],
+      });
+    } catch (cause) {
+      throw invalid(cause);
+    }
+    const { payload, protectedHeader } = verified;
+    const roles = payload['roles'];
+    const amr = payload['amr'];
+    const sid = payload['sid'];
+    const mfaAt = payload['mfa_at'];
+    const merchantId = payload['merchant_id'];
+    if (
+      !Array.isArray(roles) ||
+      !roles.every((r) => (roleNames as readonly unknown[]).includes(r)) ||
+      !Array.isArray(amr) ||
+      !amr.every((m) => m === 'pwd' || m === 'otp') ||
+      typeof sid !== 'string' ||
+      !(mfaAt === null || mfaAt === undefined || typeof mfaAt === 'number') ||
+      !(merchantId === undefined || typeof merchantId === 'string') ||
+      typeof payload.sub !== 'string' ||
+      typeof payload.iat !== 'number' ||
+      typeof payload.exp !== 'number'
+    ) {
+      throw invalid();
+    }
+    return {
+      sub: payload.sub,
+      roles: roles as RoleName[],
+      merchantId: merchantId ?? null,
+      amr: amr as AuthenticationMethod[],
+      mfaAt: typeof mfaAt === 'number' ? new Date(mfaAt * 1000) : null,
+      sid,
+      kid: protectedHeader.kid as string,
+      issuedAt: new Date(payload.iat * 1000),
+      expiresAt: new Date(payload.exp * 1000),
+    };
+  }
+
+  async #key(kid: string | undefined): Promise<KeyObject> {
+    if (!kid) throw invalid();
+    let key = this.#keys.get(kid);
+    if (!key && Date.now() - this.#lastMiss >= this.#unknownKidReloadMs) {
+      // Concurrent tokens with unknown key ids share one read.
+      this.#unknownKidReload ??= this.reload().finally(() => {
+        this.#unknownKidReload = undefined;
+      });
+      await this.#unknownKidReload;
+      key = this.#keys.get(kid);
+      if (!key) this.#lastMiss = Date.now();
+    }
+    if (!key) throw invalid();
+    return key;
+  }
+}
 
 /**
  * Ed25519-signed session JWTs (RFC 7519, `alg: EdDSA`) for operators. Private keys are stored only
@@ -66,15 +190,15 @@ export class SessionTokens {
   readonly #sql: Sql;
   readonly #provider: KeyProvider;
   readonly #now: () => Date;
+  readonly #public: SessionPublicKeys;
   #signing: SigningKey | undefined;
-  #public = new Map<string, PublicKeyEntry>();
   #loadedAt = 0;
-  #lastUnknownReload = 0;
 
   private constructor(sql: Sql, provider: KeyProvider, now: () => Date) {
     this.#sql = sql;
     this.#provider = provider;
     this.#now = now;
+    this.#public = new SessionPublicKeys(sql, provider.environment, UNKNOWN_KID_RELOAD_MS);
   }
 
   /**
@@ -98,22 +222,9 @@ export class SessionTokens {
 
   /** Reads the key set again: the newest active key signs, every active key verifies. */
   async reload(): Promise<void> {
-    const rows = await this.#sql<
-      { kid: string; public_key: Buffer; environment: string; created_at: Date }[]
-    >`select kid, public_key, environment, created_at from identity.session_keys
-      where retired_at is null order by seq`;
-    const entries = new Map<string, PublicKeyEntry>();
-    for (const row of rows) {
-      if (row.environment !== this.#provider.environment) continue;
-      entries.set(row.kid, {
-        kid: row.kid,
-        publicKey: createPublicKey({ key: row.public_key, format: 'der', type: 'spki' }),
-        createdAt: row.created_at,
-      });
-    }
-    this.#public = entries;
-    const newest = [...entries.values()].at(-1);
-    if (newest && newest.kid !== this.#signing?.kid) this.#signing = await this.#unwrap(newest.kid);
+    await this.#public.reload();
+    const newest = this.#public.newestKid;
+    if (newest && newest !== this.#signing?.kid) this.#signing = await this.#unwrap(newest);
     if (!newest) this.#signing = undefined;
     this.#loadedAt = Date.now();
   }
@@ -152,12 +263,11 @@ export class SessionTokens {
     } finally {
       der.fill(0);
     }
-    const createdAt = this.#now();
     await db`
       insert into identity.session_keys (kid, public_key, wrapped_private_key, provider, environment, created_at)
       values (${kid}, ${pair.publicKey.export({ format: 'der', type: 'spki' })}, ${wrapped},
-        ${this.#provider.name}, ${this.#provider.environment}, ${createdAt})`;
-    this.#public.set(kid, { kid, publicKey: pair.publicKey, createdAt });
+        ${this.#provider.name}, ${this.#provider.environment}, ${this.#now()})`;
+    this.#public.add(kid, pair.publicKey);
     this.#signing = { kid, privateKey: pair.privateKey };
     return kid;
   }
@@ -214,75 +324,17 @@ export class SessionTokens {
    * Verifies signature (EdDSA only, by an active key), issuer, audience, lifetime and claim shapes.
    * Anything wrong is `session_invalid`; the reason is never told to the caller.
    */
-  async verify(token: string): Promise<VerifiedSessionToken> {
-    if (token.length > 4096) throw invalid();
-    let verified: Awaited<ReturnType<typeof jwtVerify>>;
-    try {
-      verified = await jwtVerify(token, async (header) => this.#publicKey(header.kid), {
-        issuer: SESSION_ISSUER,
-        audience: SESSION_AUDIENCE,
-        algorithms: [ALGORITHM],
-        typ: 'JWT',
-        currentDate: this.#now(),
-        clockTolerance: 5,
-        requiredClaims: ['sub', 'iat', 'exp', 'sid', 'roles', 'amr'],
-      });
-    } catch (cause) {
-      throw invalid(cause);
-    }
-    const { payload, protectedHeader } = verified;
-    const roles = payload['roles'];
-    const amr = payload['amr'];
-    const sid = payload['sid'];
-    const mfaAt = payload['mfa_at'];
-    const merchantId = payload['merchant_id'];
-    if (
-      !Array.isArray(roles) ||
-      !roles.every((r) => (roleNames as readonly unknown[]).includes(r)) ||
-      !Array.isArray(amr) ||
-      !amr.every((m) => m === 'pwd' || m === 'otp') ||
-      typeof sid !== 'string' ||
-      !(mfaAt === null || mfaAt === undefined || typeof mfaAt === 'number') ||
-      !(merchantId === undefined || typeof merchantId === 'string') ||
-      typeof payload.sub !== 'string' ||
-      typeof payload.iat !== 'number' ||
-      typeof payload.exp !== 'number'
-    ) {
-      throw invalid();
-    }
-    return {
-      sub: payload.sub,
-      roles: roles as RoleName[],
-      merchantId: merchantId ?? null,
-      amr: amr as AuthenticationMethod[],
-      mfaAt: typeof mfaAt === 'number' ? new Date(mfaAt * 1000) : null,
-      sid,
-      kid: protectedHeader.kid as string,
-      issuedAt: new Date(payload.iat * 1000),
-      expiresAt: new Date(payload.exp * 1000),
-    };
-  }
-
-  async #publicKey(kid: string | undefined): Promise<KeyObject> {
-    if (!kid) throw invalid();
-    let entry = this.#public.get(kid);
-    if (!entry && Date.now() - this.#lastUnknownReload > UNKNOWN_KID_RELOAD_MS) {
-      // Another replica may have rotated: read the key set again, at most every few seconds.
-      this.#lastUnknownReload = Date.now();
-      await this.reload();
-      entry = this.#public.get(kid);
-    }
-    if (!entry) throw invalid();
-    return entry.publicKey;
+  verify(token: string): Promise<VerifiedSessionToken> {
+    return this.#public.verify(token, this.#now());
   }
 
   /** The public JWKS (RFC 7517) of every key that verifies: `kty`, `crv`, `x`, never `d`. */
   async jwks(): Promise<{ keys: JWK[] }> {
     await this.reload();
     const keys: JWK[] = [];
-    for (const entry of this.#public.values()) {
-      const { kty, crv, x } = await exportJWK(entry.publicKey);
-      keys.push({ kty, crv, x, kid: entry.kid, alg: ALGORITHM, use: 'sig' } as JWK);
+    for (const [kid, publicKey] of this.#public.entries()) {
+      const { kty, crv, x } = await exportJWK(publicKey);
+      keys.push({ kty, crv, x, kid, alg: ALGORITHM, use: 'sig' } as JWK);
     }
     return { keys };
   }

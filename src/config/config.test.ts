@@ -41,6 +41,14 @@ test('bad settings stop start-up naming the variable, not the value', () => {
   // The explanation names the mode, which is the value here.
   const message = badValue({ CARDHOLD_MODE: 'production' }, 'CARDHOLD_KEY_PROVIDER', true);
   assert.match(message, /development-only/);
+  // The shared bootstrap token is a development convenience only.
+  const shared = badValue(
+    { CARDHOLD_MODE: 'production', CARDHOLD_ADMIN_TOKEN: 'adm_shared-token-value-1234' },
+    'CARDHOLD_ADMIN_TOKEN',
+    true,
+  );
+  assert.match(shared, /operators bootstrap/);
+  assert.ok(!shared.includes('adm_shared-token-value-1234'), 'never echoes the token');
 });
 
 test('secrets come from _FILE variables, never both, and are never printed', async () => {

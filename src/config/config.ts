@@ -185,6 +185,13 @@ function parseValue(def: SettingDefinition, value: string, cwd: string): unknown
 
 function checkMode(config: Config): void {
   if (config.mode !== 'production') return;
+  // One token shared by whoever holds it, without MFA (PCI DSS 8.2.2, 8.4.2): development only.
+  if (config.adminToken) {
+    throw new ConfigError(
+      'CARDHOLD_ADMIN_TOKEN',
+      'is a shared credential and is refused in production mode; create the first administrator with `cardhold operators bootstrap`',
+    );
+  }
   if (config.keyProvider === 'local') {
     throw new ConfigError(
       'CARDHOLD_KEY_PROVIDER',

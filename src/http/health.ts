@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { withTimeout } from '../shared/with-timeout.ts';
 import type { AppInstance } from './create-server.ts';
 
 export type ReadinessCheck = () => Promise<void>;
@@ -38,14 +39,4 @@ export function registerHealth(
     );
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: results });
   });
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('timeout')), ms);
-    }),
-  ]);
 }

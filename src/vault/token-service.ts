@@ -159,9 +159,8 @@ export class TokenService {
     resource: AuditEvent['resource'],
     error: unknown,
   ): Promise<never> {
-    if (isCardholdError(error) && error.status < 500 && error.status !== 422) {
-      await this.#trail.record(this.#event(ctx, action, resource, error.code));
-    } else if (isCardholdError(error) && error.code === 'token_integrity_failed') {
+    const refused = isCardholdError(error) && error.status < 500 && error.status !== 422;
+    if (refused || (isCardholdError(error) && error.code === 'token_integrity_failed')) {
       await this.#trail.record(this.#event(ctx, action, resource, error.code));
     }
     throw error;

@@ -14,6 +14,7 @@ export const auditActions = {
   'cvv.read': 'A CVV slot was inspected',
   'cvv.use': 'A CVV was used',
   'cvv.destroy': 'A CVV slot was destroyed',
+  'token.forward': 'A card was forwarded to an allow-listed processor',
   // 10.2.1.2: administrative actions. 10.2.1.7: creation and deletion of system-level objects.
   'merchant.create': 'A merchant was created',
   'merchant.read': 'Merchants were read',

@@ -57,6 +57,19 @@ const expectedAccess: Record<string, Permission | 'public' | 'session'> = {
   'api GET /v1/admin/audit/records': 'audit:read',
   'api GET /healthz': 'public',
   'api GET /readyz': 'public',
+  // Payments (issue 5): the forward proxy is the api's alone; payments and refunds are merchants'.
+  'vault POST /v1/forward': 'forward:use',
+  'vault POST /v1/cvv-slots/:id/settle': 'cvv:use',
+  'api POST /v1/payment_intents': 'payments:write',
+  'api GET /v1/payment_intents': 'payments:read',
+  'api GET /v1/payment_intents/:id': 'payments:read',
+  'api GET /v1/payment_intents/:id/attempts': 'payments:read',
+  'api POST /v1/payment_intents/:id/confirm': 'payments:write',
+  'api POST /v1/payment_intents/:id/capture': 'payments:write',
+  'api POST /v1/payment_intents/:id/cancel': 'payments:write',
+  'api POST /v1/refunds': 'refunds:write',
+  'api GET /v1/refunds': 'payments:read',
+  'api GET /v1/refunds/:id': 'payments:read',
 };
 
 function expectedFor(
@@ -77,6 +90,8 @@ function concretePath(url: string): string {
     .replace(/^\/v1\/cvv-slots\/:id/, `/v1/cvv-slots/${id('cvv')}`)
     .replace(/^\/v1\/merchants\/:id/, `/v1/merchants/${id('mer')}`)
     .replace(/^\/v1\/operators\/:id/, `/v1/operators/${id('opr')}`)
+    .replace(/^\/v1\/payment_intents\/:id/, `/v1/payment_intents/${id('pi')}`)
+    .replace(/^\/v1\/refunds\/:id/, `/v1/refunds/${id('re')}`)
     .replace(':keyId', id('key'))
     .replace('/docs/static/*', '/docs/static/index.html')
     .replace(/\*$/, '');

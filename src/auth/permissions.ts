@@ -57,7 +57,6 @@ export const rolePermissions: Record<RoleName, readonly Permission[]> = {
     'tokens:read',
     'tokens:delete',
     'cvv:use',
-    'forward:use',
     'payments:write',
     'payments:read',
     'refunds:write',
@@ -65,7 +64,8 @@ export const rolePermissions: Record<RoleName, readonly Permission[]> = {
   ],
   'merchant-publishable': ['tokens:create'],
   'operator-viewer': ['merchants:read', 'payments:read'],
-  'operator-support': ['merchants:read', 'payments:read', 'tokens:read'],
+  // Support staff act on payments for a merchant (capture, cancel, refund) but never touch card data.
+  'operator-support': ['merchants:read', 'payments:read', 'payments:write', 'refunds:write', 'tokens:read'],
   // Full card numbers, for the few people with a business need (PCI DSS 3.4.1, 7.2.2); assigned alone.
   'operator-reveal': ['merchants:read', 'tokens:read', 'tokens:reveal'],
   'security-admin': ['merchants:read', 'merchants:admin', 'keys:admin', 'audit:read', 'users:admin'],

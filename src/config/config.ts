@@ -47,6 +47,13 @@ export interface Config {
   auditCheckpointSeconds: number;
   auditStream: 'none' | 'stdout' | 'file';
   auditStreamFile: string | undefined;
+  forwardAllowlist: string | undefined;
+  forwardTimeoutMs: number;
+  forwardCaFile: string | undefined;
+  vaultUrl: string | undefined;
+  connectors: string | undefined;
+  routingRules: string | undefined;
+  reconcileIntervalSeconds: number;
 }
 
 /** A bad setting: names the variable and what is wrong, never the value. */

@@ -309,6 +309,53 @@ export const settings = {
     description:
       'How long a verified API key is cached in memory; bounds how late a revocation takes effect.',
   },
+  // Payments (issue 5): the forward proxy, connectors, routing, reconciliation.
+  forwardAllowlist: {
+    env: 'CARDHOLD_FORWARD_ALLOWLIST',
+    type: 'string',
+    description:
+      'Comma-separated https base URLs (origin and path prefix) the vault may forward card data to. In development the local test acquirer is added automatically.',
+  },
+  forwardTimeoutMs: {
+    env: 'CARDHOLD_FORWARD_TIMEOUT_MS',
+    type: 'integer',
+    default: 10000,
+    min: 100,
+    max: 60000,
+    description: 'How long the vault waits for a processor to answer a forwarded request.',
+  },
+  forwardCaFile: {
+    env: 'CARDHOLD_FORWARD_CA_FILE',
+    type: 'path',
+    description:
+      'Extra CA bundle (PEM) for processors’ certificates, added to the system roots. In development the local CA is trusted too.',
+  },
+  vaultUrl: {
+    env: 'CARDHOLD_VAULT_URL',
+    type: 'string',
+    description:
+      'Base URL of the vault, for the api role (mTLS as spiffe://cardhold/api). Defaults to the vault in the same process.',
+  },
+  connectors: {
+    env: 'CARDHOLD_CONNECTORS',
+    type: 'string',
+    description:
+      'JSON list of processor connectors, e.g. [{"name":"acquirer","type":"test-acquirer","url":"https://acquirer:8445"}]. Defaults to the test acquirer in the same process.',
+  },
+  routingRules: {
+    env: 'CARDHOLD_ROUTING_RULES',
+    type: 'string',
+    description:
+      'JSON list of ordered routing rules, e.g. [{"when":{"currency":["EUR"]},"connectors":["a","b"]}]; the first rule that matches gives the connectors to try in order. Default: every connector in the order listed.',
+  },
+  reconcileIntervalSeconds: {
+    env: 'CARDHOLD_RECONCILE_INTERVAL_SECONDS',
+    type: 'integer',
+    default: 30,
+    min: 1,
+    max: 3600,
+    description: 'How often the api settles payment attempts whose outcome is unknown.',
+  },
 } as const satisfies Record<string, SettingDefinition>;
 
 export type SettingName = keyof typeof settings;

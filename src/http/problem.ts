@@ -13,6 +13,7 @@ export interface Problem {
   request_id: string;
   field?: string;
   errors?: FieldError[];
+  [extension: string]: unknown;
 }
 
 export const problemType = (code: ErrorCode) => `urn:cardhold:error:${code}`;
@@ -35,7 +36,10 @@ export function toProblem(error: unknown, requestId: string): Problem {
     const errors =
       error.errors ??
       (error.field ? [{ field: error.field, code: error.code, message: error.detail }] : undefined);
-    return base(error.code, error.detail, error.field ?? errors?.[0]?.field, errors);
+    return {
+      ...error.extensions,
+      ...base(error.code, error.detail, error.field ?? errors?.[0]?.field, errors),
+    };
   }
   const fe = error as FastifyError & { validationContext?: string };
   if (fe && Array.isArray(fe.validation)) {
@@ -69,8 +73,17 @@ export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply
   return reply.code(problem.status).type('application/problem+json').send(JSON.stringify(problem));
 }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Adds extension members to this route's problems (the Stripe-compatible `error` object). */
+    problemExtension?: (problem: Problem) => Record<string, unknown>;
+  }
+}
+
 export function problemHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const problem = toProblem(error, String(request.id));
+  const plain = toProblem(error, String(request.id));
+  const extend = request.routeOptions.config?.problemExtension;
+  const problem = extend ? { ...plain, ...extend(plain) } : plain;
   if (problem.status >= 500) {
     const cause = error instanceof Error ? error : undefined;
     request.log.error(

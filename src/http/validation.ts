@@ -1,6 +1,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FieldError } from '../shared/errors.ts';
+import { formBodies } from './form-body.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -20,7 +21,22 @@ export function compileValidator({
   schema: object;
   httpPart?: string;
 }): ValidateFunction {
-  return (httpPart === 'body' ? strict : coercing).compile(schema);
+  if (httpPart !== 'body') return coercing.compile(schema);
+  const json = strict.compile(schema);
+  // Form-encoded bodies (src/http/form-body.ts) carry every value as a string: they are coerced like
+  // query strings, and JSON bodies stay strict. The coercing validator is compiled on first use.
+  let form: ValidateFunction | undefined;
+  const validate = ((data: unknown) => {
+    let use = json;
+    if (typeof data === 'object' && data !== null && formBodies.has(data)) {
+      form ??= coercing.compile(schema);
+      use = form;
+    }
+    const ok = use(data);
+    validate.errors = use.errors;
+    return ok;
+  }) as ValidateFunction;
+  return validate;
 }
 
 /** Turns ajv errors into field errors whose messages describe the rule, never the rejected value. */

@@ -2,7 +2,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import type { Connector } from '../acquirers/connector.ts';
+import { parseConnectorSpecs, parseRoutingRules, Router } from '../acquirers/routing.ts';
 import { createTestAcquirer } from '../acquirers/test-acquirer.ts';
+import { TestAcquirerConnector } from '../acquirers/test-acquirer-connector.ts';
 import { type OpenAudit, openAudit, recordKeyCreation } from '../audit/open-audit.ts';
 import { registerAuditRoutes } from '../audit/routes.ts';
 import { registerAdminRoutes } from '../auth/admin-routes.ts';
@@ -15,12 +18,17 @@ import { registerOperatorRoutes } from '../auth/operator-routes.ts';
 import { Operators } from '../auth/operators/operators.ts';
 import { SessionVerifier } from '../auth/operators/session-verifier.ts';
 import { type Config, ConfigError } from '../config/config.ts';
-import { type AppInstance, createServer } from '../http/create-server.ts';
+import { type AppInstance, createServer, type TlsMaterial } from '../http/create-server.ts';
 import { registerHealth } from '../http/health.ts';
 import { RoleMetrics, startMetricsServer } from '../http/metrics.ts';
 import { KeyHierarchy } from '../keys/key-hierarchy.ts';
 import type { ServiceRole } from '../keys/local-ca.ts';
 import { openKeyProvider } from '../keys/open-key-provider.ts';
+import { Idempotency } from '../payments/idempotency.ts';
+import { type EventSink, PaymentService } from '../payments/payment-service.ts';
+import { Reconciler } from '../payments/reconciler.ts';
+import { registerPaymentRoutes } from '../payments/routes.ts';
+import { VaultClient } from '../payments/vault-client.ts';
 import type { Logger } from '../shared/logger.ts';
 import { Secret } from '../shared/secret.ts';
 import { ping, type Sql } from '../storage/database.ts';
@@ -32,9 +40,11 @@ import { RedisVolatileStore } from '../storage/redis-volatile-store.ts';
 import { ensureRuntimeLogin } from '../storage/runtime-logins.ts';
 import type { VolatileStore } from '../storage/volatile-store.ts';
 import { CvvSlots } from '../vault/cvv-slots.ts';
+import { ForwardProxy } from '../vault/forward-proxy.ts';
+import { registerForwardRoutes } from '../vault/forward-routes.ts';
 import { registerVaultRoutes } from '../vault/routes.ts';
 import { TokenService } from '../vault/token-service.ts';
-import { openTlsSource } from './tls.ts';
+import { openTlsSource, type TlsSource } from './tls.ts';
 import { version } from './version.ts';
 
 export interface PlatformOptions {
@@ -63,6 +73,9 @@ export interface RunningPlatform {
     databaseTarget?: DatabaseTarget;
     /** Each started role's metrics, for the code that records (audit trail, …) and for tests. */
     metrics: Partial<Record<ServiceRole, RoleMetrics>>;
+    /** Payments in the api, and the reconciler that settles unknown attempts (tests run it on demand). */
+    payments?: PaymentService;
+    reconciler?: Reconciler;
     /** The embedded PostgreSQL, when this platform started one: tests stop it to see readiness fail. */
     embeddedDatabase?: { stop(): Promise<void> };
   };
@@ -76,6 +89,7 @@ export interface VaultServices {
   keys: KeyHierarchy;
   volatile: VolatileStore;
   audit: OpenAudit;
+  forward: ForwardProxy;
 }
 
 /**
@@ -154,8 +168,16 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     };
 
     const tls = await openTlsSource(config);
+    // Filled in as each role listens; the api and the forward proxy read them lazily in one process.
+    const urls: RunningPlatform['urls'] = {};
     const oidc = oidcAuthenticator(config);
     const apps: Array<{ role: ServiceRole; app: AppInstance; port: number }> = [];
+    // Clients that present a role's certificate (forward proxy, api → vault) take rotated material too.
+    const tlsListeners: Record<ServiceRole, Array<(material: TlsMaterial) => void>> = {
+      vault: [],
+      api: [],
+      acquirer: [],
+    };
     // Rate-limit counters shared by replicas, in the same Redis as the CVV store.
     let rateLimitRedis: Redis | undefined;
     if (config.redisUrl && needsVault) {
@@ -208,9 +230,24 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         trail,
       );
       const tokens = new TokenService({ sql, keys, cvvSlots, trail });
+      const vaultTls = await tls.material('vault');
+      const forward = new ForwardProxy({
+        tokens,
+        cvvSlots,
+        logger: logger.child({ role: 'vault' }),
+        allowlist: (config.forwardAllowlist ?? '')
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter(Boolean),
+        timeoutMs: config.forwardTimeoutMs,
+        clientTls: vaultTls,
+        extraCa: config.forwardCaFile ? await readFile(config.forwardCaFile) : undefined,
+      });
+      closers.push({ name: 'forward proxy', close: () => forward.close() });
+      tlsListeners.vault.push((material) => forward.useTls(material));
       // Operator sessions the api issued: verified with their public keys, under migration 005's grants.
       const operatorSessions = await SessionVerifier.open({ sql, trail, environment: provider.environment });
-      services.vault = { sql, tokens, cvvSlots, keys, volatile, audit };
+      services.vault = { sql, tokens, cvvSlots, keys, volatile, audit, forward };
       metrics.vault?.setVaultSources({
         liveCvvSlots: () => cvvSlots.countLive(),
         activeKeyAges: () => keys.activeKeyAges(),
@@ -249,6 +286,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         tokenizePerMinute: config.rateLimitTokenizePerMinute,
         metrics: metrics.vault,
       });
+      registerForwardRoutes(app, { proxy: forward, cvvSlots, trail });
       apps.push({ role: 'vault', app, port: config.vaultPort });
 
       const purge = setInterval(() => {
@@ -307,6 +345,10 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         environment: dev ? 'test' : 'live',
       });
       registerAuditRoutes(app, { sql, trail: audit.trail });
+      const payments = await startPayments({ config, sql, logger, tls, urls, tlsListeners, closers });
+      registerPaymentRoutes(app, payments);
+      services.payments = payments.payments;
+      services.reconciler = payments.reconciler;
       registerOperatorRoutes(app, { operators, authPerMinute: config.rateLimitSignInPerMinute });
       services.operators = operators;
       apps.push({ role: 'api', app, port: config.apiPort });
@@ -339,7 +381,6 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     }
 
     services.apps = Object.fromEntries(apps.map(({ role, app }) => [role, app]));
-    const urls: RunningPlatform['urls'] = {};
     for (const { role, app, port } of apps) {
       const stopWatching = tls.watch(
         role,
@@ -350,6 +391,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
             ca: material.ca,
             minVersion: 'TLSv1.2',
           });
+          for (const listener of tlsListeners[role]) listener(material);
           logger.info({ role }, 'TLS certificate and CA bundle reloaded');
         },
         (error) => logger.error({ role, err: { message: String(error) } }, 'TLS reload failed'),
@@ -366,6 +408,9 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       urls[role] = `https://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${boundPort}`;
       logger.info({ role, url: urls[role] }, 'listening');
     }
+
+    // In development the test acquirer in this process is a processor the vault may forward to.
+    if (dev && urls.acquirer && services.vault) services.vault.forward.allow(urls.acquirer);
 
     return { urls, metricsUrls, caFile: tls.caFile, adminTokenFile, demo, services, close: closeAll };
   } catch (error) {
@@ -422,4 +467,62 @@ async function closeWithin(app: AppInstance, ms: number): Promise<void> {
       }, ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Payments in the api role: the client of the vault (mTLS as spiffe://cardhold/api), the connectors
+ * and their routing, idempotency, and the reconciler that settles unknown attempts on a timer.
+ */
+async function startPayments(options: {
+  config: Config;
+  sql: Sql;
+  logger: Logger;
+  tls: TlsSource;
+  urls: RunningPlatform['urls'];
+  tlsListeners: Record<ServiceRole, Array<(material: TlsMaterial) => void>>;
+  closers: Array<{ name: string; close: () => Promise<unknown> }>;
+}): Promise<{ payments: PaymentService; idempotency: Idempotency; reconciler: Reconciler }> {
+  const { config, sql, logger, urls, closers } = options;
+  const inProcess = (role: ServiceRole, setting: string) => () => {
+    const url = urls[role];
+    if (!url) throw new ConfigError(setting, `is required when the ${role} role runs in another process`);
+    return url;
+  };
+  const vault = new VaultClient(
+    config.vaultUrl ?? inProcess('vault', 'CARDHOLD_VAULT_URL'),
+    await options.tls.material('api'),
+  );
+  closers.push({ name: 'vault client', close: () => vault.close() });
+  options.tlsListeners.api.push((material) => vault.useTls(material));
+  const specs = config.connectors
+    ? parseConnectorSpecs(config.connectors)
+    : [{ name: 'test-acquirer', type: 'test-acquirer' as const, url: '' }];
+  const connectors: Connector[] = specs.map(
+    (spec) =>
+      new TestAcquirerConnector({
+        name: spec.name,
+        url: spec.url || inProcess('acquirer', 'CARDHOLD_CONNECTORS'),
+        vault,
+      }),
+  );
+  const router = new Router(connectors, parseRoutingRules(config.routingRules));
+  // Webhooks plug in here (a transactional outbox); until then payment events go nowhere.
+  const events: EventSink = async () => undefined;
+  const apiLogger = logger.child({ role: 'api' });
+  const payments = new PaymentService({ sql, vault, router, events, logger: apiLogger });
+  const idempotency = new Idempotency(sql);
+  const reconciler = new Reconciler({ payments, vault, logger: apiLogger });
+  // An attempt is only treated as lost once a forwarded request could no longer be answering.
+  const settleAfterMs = config.forwardTimeoutMs * 2;
+  const timer = setInterval(() => {
+    reconciler
+      .runOnce(settleAfterMs)
+      .then(() => idempotency.purge())
+      .catch((error: unknown) =>
+        apiLogger.error({ err: { message: String(error) } }, 'reconciliation failed'),
+      );
+  }, config.reconcileIntervalSeconds * 1000);
+  timer.unref();
+  closers.push({ name: 'reconciler', close: async () => clearInterval(timer) });
+  return { payments, idempotency, reconciler };
 }

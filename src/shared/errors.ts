@@ -66,10 +66,60 @@ export const errorCatalog = {
   volatile_store_unavailable: { status: 503, title: 'The volatile store is unavailable' },
   rate_limited: { status: 429, title: 'Too many requests; retry after the time in retry-after' },
   not_ready: { status: 503, title: 'The service is not ready' },
+  // Payments (issue 5): the forward proxy, payment intents, refunds, idempotency, connectors.
+  forward_target_not_allowed: {
+    status: 422,
+    title: 'The forward target is not on the vault’s allow-list of processor URLs',
+  },
+  forward_template_invalid: { status: 422, title: 'The forwarded request template is not valid' },
+  forward_response_too_large: { status: 502, title: 'The processor’s answer was too large' },
+  payment_not_found: { status: 404, title: 'No such payment' },
+  refund_not_found: { status: 404, title: 'No such refund' },
+  payment_state_invalid: {
+    status: 409,
+    title: 'The payment’s status does not allow this action',
+  },
+  payment_in_progress: {
+    status: 409,
+    title: 'Another operation on this payment is in progress; retry shortly',
+  },
+  amount_invalid: { status: 422, title: 'The amount is not valid for this currency or operation' },
+  currency_invalid: { status: 422, title: 'The currency is not a supported ISO 4217 code' },
+  capture_amount_exceeded: {
+    status: 422,
+    title: 'The capture amount is more than the amount still capturable',
+  },
+  refund_amount_exceeded: {
+    status: 422,
+    title: 'The refund amount is more than the captured amount not yet refunded',
+  },
+  payment_method_invalid: {
+    status: 422,
+    title: 'The payment method is not a token of this merchant',
+  },
+  card_declined: { status: 402, title: 'The card was declined' },
+  processor_unavailable: {
+    status: 503,
+    title: 'No processor could be reached; nothing was charged and the payment can be confirmed again',
+  },
+  idempotency_key_reused: {
+    status: 422,
+    title: 'This idempotency key was used with different parameters',
+  },
+  vault_unavailable: {
+    status: 503,
+    title: 'The vault cannot be reached or cannot serve card data now; nothing was charged',
+  },
+  idempotency_key_in_use: {
+    status: 409,
+    title: 'A request with this idempotency key is still being processed',
+  },
   internal_error: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalog;
+
+export const isErrorCode = (value: string): value is ErrorCode => Object.hasOwn(errorCatalog, value);
 
 export interface FieldError {
   /** JSON-pointer-like dotted path of the field at fault, e.g. `cards[3].pan`. */
@@ -83,6 +133,8 @@ export interface CardholdErrorOptions {
   detail?: string;
   errors?: FieldError[];
   cause?: unknown;
+  /** RFC 9457 extension members: facts a client branches on (a decline code, the payment's id). */
+  extensions?: Record<string, string | number | null>;
 }
 
 /**
@@ -95,6 +147,7 @@ export class CardholdError extends Error {
   readonly field: string | undefined;
   readonly detail: string;
   readonly errors: FieldError[] | undefined;
+  readonly extensions: Record<string, string | number | null> | undefined;
 
   constructor(code: ErrorCode, options: CardholdErrorOptions = {}) {
     const detail = options.detail ?? errorCatalog[code].title;
@@ -105,6 +158,7 @@ export class CardholdError extends Error {
     this.field = options.field;
     this.detail = detail;
     this.errors = options.errors;
+    this.extensions = options.extensions;
   }
 }
 

@@ -21,12 +21,17 @@ export function randomBase62(bytes = 16): string {
   return out;
 }
 
-export const newId = (prefix: 'tok' | 'cvv' | 'mer' | 'key') => `${prefix}_${randomBase62()}`;
+export type IdPrefix = 'tok' | 'cvv' | 'mer' | 'key' | IdPrefixPayments;
+/** Payments: payment intents, their attempts, captures and refunds. */
+type IdPrefixPayments = 'pi' | 'pa' | 'cap' | 're';
+export const newId = (prefix: IdPrefix) => `${prefix}_${randomBase62()}`;
 
 export const tokenIdPattern = '^tok_[0-9A-Za-z]{22}$';
 export const cvvSlotIdPattern = '^cvv_[0-9A-Za-z]{22}$';
 export const merchantIdPattern = '^mer_[0-9A-Za-z]{22}$';
 export const apiKeyIdPattern = '^key_[0-9A-Za-z]{22}$';
+export const paymentIdPattern = '^pi_[0-9A-Za-z]{22}$';
+export const refundIdPattern = '^re_[0-9A-Za-z]{22}$';
 
 /**
  * Format-preserving alias: the card's BIN and last four around random digits, the same length as the

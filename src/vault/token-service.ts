@@ -492,16 +492,29 @@ export class TokenService {
    * The card in the clear, for the vault's own use (the forward proxy) or an authorised reveal; recorded
    * with its reason before the card leaves this method.
    */
-  async reveal(ctx: AccessContext, tokenId: string, reason: string): Promise<RevealedCard> {
-    const { merchantId } = ctx;
+  reveal(ctx: AccessContext, tokenId: string, reason: string): Promise<RevealedCard> {
+    return this.#openRecorded(ctx, tokenId, 'token.reveal', { reason });
+  }
+
+  /** The card for the forward proxy, recorded with where it is going (origin and path, no query). */
+  openForForward(ctx: AccessContext, tokenId: string, target: string): Promise<RevealedCard> {
+    return this.#openRecorded(ctx, tokenId, 'token.forward', { target });
+  }
+
+  async #openRecorded(
+    ctx: AccessContext,
+    tokenId: string,
+    action: 'token.reveal' | 'token.forward',
+    details: Record<string, string>,
+  ): Promise<RevealedCard> {
     const resource = { type: 'token', id: tokenId };
     try {
-      const card = await this.#open(merchantId, tokenId);
-      // Fail closed: a reveal that is not on record does not happen.
-      await this.#trail.record(this.#event(ctx, 'token.reveal', resource, undefined, { reason }));
+      const card = await this.#open(ctx.merchantId, tokenId);
+      // Fail closed: a card that leaves without a record does not leave.
+      await this.#trail.record(this.#event(ctx, action, resource, undefined, details));
       return card;
     } catch (error) {
-      return this.#failed(ctx, 'token.reveal', resource, error);
+      return this.#failed(ctx, action, resource, error);
     }
   }
 

@@ -1,0 +1,165 @@
+import type { ForwardAnswer, VaultClient } from '../payments/vault-client.ts';
+import type {
+  Authorized,
+  AuthorizeInput,
+  Connector,
+  ConnectorCapabilities,
+  ConnectorResult,
+  OperationInput,
+  SyncedAuthorization,
+} from './connector.ts';
+
+/** The test acquirer's authorization object (docs/test-acquirer.md), as far as the connector reads it. */
+interface AcquirerAuthorization {
+  id: string;
+  status: 'approved' | 'declined';
+  decline_code: string | null;
+  captured_amount: number;
+  state: string;
+  captures?: { reference: string; amount: number }[];
+  refunds?: { reference: string; amount: number }[];
+}
+
+/**
+ * The connector for cardhold's test acquirer (and the model for real ones). Every call goes through the
+ * vault's forward proxy, so the vault is the only component that talks to processors: one egress, one
+ * allow-list, one client certificate, and the card number filled in only there.
+ */
+export class TestAcquirerConnector implements Connector {
+  readonly name: string;
+  readonly capabilities: ConnectorCapabilities = {
+    multipleCaptures: true,
+    partialCapture: true,
+    partialRefund: true,
+    void: true,
+    sync: true,
+    currencies: 'any',
+  };
+  readonly #url: () => string;
+  readonly #vault: VaultClient;
+
+  /** `url` may be a function: the test acquirer in the same process has its port only once it listens. */
+  constructor(options: { name: string; url: string | (() => string); vault: VaultClient }) {
+    this.name = options.name;
+    const url = options.url;
+    this.#url = typeof url === 'string' ? () => url : url;
+    this.#vault = options.vault;
+  }
+
+  get #base(): string {
+    return this.#url().replace(/\/$/, '');
+  }
+
+  async authorize(input: AuthorizeInput): Promise<ConnectorResult<Authorized>> {
+    // The template is JSON with placeholders inside strings; the vault escapes what it fills in.
+    const body = `{"reference":${JSON.stringify(input.reference)},"merchant":${JSON.stringify(input.merchantId)},"amount":${input.amount},"currency":${JSON.stringify(input.currency)},"capture":${input.capture},"card":{"number":"{{card.number}}","exp_month":{{card.exp_month}},"exp_year":{{card.exp_year}}${input.cvvSlot ? ',"cvc":"{{card.cvv}}"' : ''}}}`;
+    const answer = await this.#vault.forward(input.merchantId, {
+      token: input.token,
+      ...(input.cvvSlot ? { cvv_slot: input.cvvSlot } : {}),
+      request: {
+        method: 'POST',
+        url: `${this.#base}/v1/authorizations`,
+        headers: { 'content-type': 'application/json' },
+        body,
+      },
+    });
+    return interpret(answer, (auth: AcquirerAuthorization) =>
+      auth.status === 'approved'
+        ? { kind: 'succeeded', value: { processorId: auth.id, capturedAmount: auth.captured_amount } }
+        : { kind: 'declined', code: auth.decline_code ?? 'generic_decline', message: 'declined' },
+    );
+  }
+
+  capture(input: OperationInput): Promise<ConnectorResult<void>> {
+    return this.#operation(input.merchantId, `/v1/authorizations/${input.processorId}/captures`, {
+      amount: input.amount,
+      reference: input.reference,
+    });
+  }
+
+  void(input: Omit<OperationInput, 'amount'>): Promise<ConnectorResult<void>> {
+    return this.#operation(input.merchantId, `/v1/authorizations/${input.processorId}/void`, {
+      reference: input.reference,
+    });
+  }
+
+  refund(input: OperationInput): Promise<ConnectorResult<void>> {
+    return this.#operation(input.merchantId, `/v1/authorizations/${input.processorId}/refunds`, {
+      amount: input.amount,
+      reference: input.reference,
+    });
+  }
+
+  async sync(
+    reference: string,
+    merchantId: string,
+  ): Promise<ConnectorResult<SyncedAuthorization | undefined>> {
+    const answer = await this.#vault.forward(merchantId, {
+      request: {
+        method: 'GET',
+        url: `${this.#base}/v1/authorizations?reference=${encodeURIComponent(reference)}`,
+      },
+    });
+    if (answer.outcome === 'answered' && answer.response?.status === 404) {
+      return { kind: 'succeeded', value: undefined };
+    }
+    return interpret(answer, (auth: AcquirerAuthorization) => ({
+      kind: 'succeeded',
+      value: {
+        processorId: auth.id,
+        status: auth.status,
+        declineCode: auth.decline_code,
+        capturedAmount: auth.captured_amount,
+        voided: auth.state === 'voided',
+        captures: (auth.captures ?? []).map((c) => ({ reference: c.reference, amount: c.amount })),
+        refunds: (auth.refunds ?? []).map((r) => ({ reference: r.reference, amount: r.amount })),
+      },
+    }));
+  }
+
+  async #operation(merchantId: string, path: string, payload: object): Promise<ConnectorResult<void>> {
+    const answer = await this.#vault.forward(merchantId, {
+      request: {
+        method: 'POST',
+        url: `${this.#base}${path}`,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(payload),
+      },
+    });
+    return interpret(answer, () => ({ kind: 'succeeded', value: undefined }));
+  }
+}
+
+/**
+ * The acquirer's documented semantics: 2xx is its answer; 4xx refuses the operation (nothing done);
+ * 503 says it did not process the request (retry elsewhere is safe); any other 5xx, a timeout or a
+ * dropped connection after sending may have been acted on.
+ */
+function interpret<T, A>(answer: ForwardAnswer, onOk: (body: A) => ConnectorResult<T>): ConnectorResult<T> {
+  switch (answer.outcome) {
+    case 'connection_failed':
+      return { kind: 'failed', code: 'processor_unreachable' };
+    case 'timeout':
+      return { kind: 'unknown', code: 'processor_timeout' };
+    case 'connection_lost':
+      return { kind: 'unknown', code: 'processor_connection_lost' };
+    case 'answered':
+      break;
+  }
+  const response = answer.response;
+  if (!response) return { kind: 'unknown', code: 'processor_no_response' };
+  if (response.status === 503) return { kind: 'failed', code: 'processor_unavailable' };
+  if (response.status >= 500) return { kind: 'unknown', code: `processor_http_${response.status}` };
+  let body: { code?: string } & Record<string, unknown>;
+  try {
+    body = JSON.parse(response.body) as typeof body;
+  } catch {
+    return response.status < 300
+      ? { kind: 'unknown', code: 'processor_answer_unreadable' }
+      : { kind: 'declined', code: 'processor_refused', message: 'refused' };
+  }
+  if (response.status >= 400) {
+    return { kind: 'declined', code: body.code ?? 'processor_refused', message: 'refused' };
+  }
+  return onOk(body as A);
+}

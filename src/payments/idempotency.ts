@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Sql } from 'postgres';
+import { toProblem } from '../http/problem.ts';
+import { CardholdError } from '../shared/errors.ts';
+
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+const KEY = /^[\x21-\x7e]{1,255}$/;
+const LIFETIME_HOURS = 24;
+
+interface StoredResponse {
+  status: number;
+  type: string;
+  body: string;
+}
+
+/**
+ * Stripe's idempotency semantics, kept in PostgreSQL so that every api replica sees them: the first
+ * request with a key runs; later ones with the same key and the same method, path and body get its
+ * response replayed for 24 hours; different parameters are refused (422); a duplicate arriving while
+ * the first still runs gets 409. A first request that fails with a server error (5xx: nothing was done)
+ * frees the key, so the client's retry runs again.
+ */
+export class Idempotency {
+  readonly #sql: Sql;
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+  }
+
+  /** Runs `work` under the request's idempotency key (if it has one) and sends its result. */
+  async handle(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    merchantId: string,
+    work: () => Promise<{ status: number; body: unknown }>,
+  ): Promise<FastifyReply> {
+    const header = request.headers[IDEMPOTENCY_HEADER];
+    if (header === undefined) {
+      const { status, body } = await work();
+      return reply.code(status).send(body);
+    }
+    if (typeof header !== 'string' || !KEY.test(header)) {
+      throw new CardholdError('request_invalid', {
+        field: IDEMPOTENCY_HEADER,
+        detail: 'An idempotency key is 1 to 255 printable ASCII characters',
+      });
+    }
+    const hash = createHash('sha256')
+      .update(`${request.method} ${request.url.split('?')[0]}\n`)
+      .update(canonical(request.body))
+      .digest();
+
+    const claimed = await this.#claim(merchantId, header, hash);
+    if (claimed !== true) {
+      return reply
+        .code(claimed.status)
+        .header('idempotent-replayed', 'true')
+        .type(claimed.type)
+        .send(claimed.body);
+    }
+    let stored: StoredResponse;
+    try {
+      const { status, body } = await work();
+      stored = { status, type: 'application/json; charset=utf-8', body: JSON.stringify(body) };
+    } catch (error) {
+      const problem = toProblem(error, String(request.id));
+      if (problem.status >= 500) {
+        await this.#release(merchantId, header);
+        throw error;
+      }
+      const extend = request.routeOptions.config?.problemExtension;
+      stored = {
+        status: problem.status,
+        type: 'application/problem+json',
+        body: JSON.stringify(extend ? { ...problem, ...extend(problem) } : problem),
+      };
+    }
+    await this.#sql`
+      update payments.idempotency_keys set state = 'done', response_status = ${stored.status},
+        response_type = ${stored.type}, response_body = ${stored.body}
+      where merchant_id = ${merchantId} and key = ${header}`;
+    return reply.code(stored.status).type(stored.type).send(stored.body);
+  }
+
+  /** Deletes keys past their lifetime; returns how many. */
+  async purge(): Promise<number> {
+    const rows = await this.#sql`
+      delete from payments.idempotency_keys
+      where created_at < now() - ${`${LIFETIME_HOURS} hours`}::interval returning key`;
+    return rows.length;
+  }
+
+  async #claim(merchantId: string, key: string, hash: Buffer): Promise<true | StoredResponse> {
+    for (let round = 0; round < 2; round++) {
+      const inserted = await this.#sql`
+        insert into payments.idempotency_keys (merchant_id, key, request_hash, state)
+        values (${merchantId}, ${key}, ${hash}, 'in_progress')
+        on conflict do nothing returning key`;
+      if (inserted.length > 0) return true;
+      const rows = await this.#sql<
+        {
+          request_hash: Buffer;
+          state: string;
+          response_status: number | null;
+          response_type: string | null;
+          response_body: string | null;
+          expired: boolean;
+        }[]
+      >`
+        select request_hash, state, response_status, response_type, response_body,
+          created_at < now() - ${`${LIFETIME_HOURS} hours`}::interval as expired
+        from payments.idempotency_keys where merchant_id = ${merchantId} and key = ${key}`;
+      const row = rows[0];
+      if (!row) continue; // released between our insert and select: try to claim it again
+      if (row.expired) {
+        await this.#sql`
+          delete from payments.idempotency_keys where merchant_id = ${merchantId} and key = ${key}
+            and created_at < now() - ${`${LIFETIME_HOURS} hours`}::interval`;
+        continue;
+      }
+      if (!row.request_hash.equals(hash)) {
+        throw new CardholdError('idempotency_key_reused', { field: IDEMPOTENCY_HEADER });
+      }
+      if (row.state !== 'done')
+        throw new CardholdError('idempotency_key_in_use', { field: IDEMPOTENCY_HEADER });
+      return {
+        status: row.response_status as number,
+        type: row.response_type as string,
+        body: row.response_body as string,
+      };
+    }
+    throw new CardholdError('idempotency_key_in_use', { field: IDEMPOTENCY_HEADER });
+  }
+
+  async #release(merchantId: string, key: string): Promise<void> {
+    await this.#sql`delete from payments.idempotency_keys where merchant_id = ${merchantId} and key = ${key}`;
+  }
+}
+
+/** The body with object keys sorted, so that the same parameters in another order are the same request. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value ?? null, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
+}

@@ -1,0 +1,690 @@
+import type { Sql } from 'postgres';
+import type { Connector, ConnectorResult } from '../acquirers/connector.ts';
+import type { Router } from '../acquirers/routing.ts';
+import { CardholdError } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import { findPans } from '../shared/pan-detect.ts';
+import { newId } from '../vault/identifiers.ts';
+import { checkAmount, currencyCode } from './currencies.ts';
+import { assertAllowed, isAllowed } from './payment-status.ts';
+import {
+  type AttemptRow,
+  attemptView,
+  type PaymentError,
+  type PaymentRow,
+  type PaymentView,
+  paymentView,
+  type RefundRow,
+  refundView,
+} from './payment-views.ts';
+import type { VaultClient } from './vault-client.ts';
+
+/** Who acts, for which merchant (the api's counterpart of the vault's AccessContext). */
+export interface PaymentContext {
+  merchantId: string;
+}
+
+/**
+ * Where payment events go, inside the transaction that changes the payment (a transactional outbox:
+ * an event exists exactly when the change committed).
+ */
+export type EventSink = (
+  tx: Sql,
+  event: { merchantId: string; type: string; data: Record<string, unknown> },
+) => Promise<unknown>;
+
+export interface CreateParams {
+  amount: number;
+  currency: string;
+  captureMethod?: 'automatic' | 'manual' | undefined;
+  paymentMethod?: string | undefined;
+  cvvSlot?: string | undefined;
+  description?: string | undefined;
+  metadata?: Record<string, string> | undefined;
+}
+
+export interface ConfirmParams {
+  paymentMethod?: string | undefined;
+  cvvSlot?: string | undefined;
+  captureMethod?: 'automatic' | 'manual' | undefined;
+}
+
+export interface ListParams {
+  limit: number;
+  startingAfter?: string | undefined;
+  status?: string | undefined;
+  createdGte?: number | undefined;
+  createdLte?: number | undefined;
+}
+
+const SELECT_PAYMENT = 'select * from payments.payment_intents';
+
+/** Free text a merchant sends is refused if it holds a card number: the api must never store one. */
+function refuseCardNumbers(value: string | undefined, field: string): void {
+  if (value !== undefined && findPans(value).length > 0) {
+    throw new CardholdError('request_invalid', {
+      field,
+      detail: 'This field must not contain a card number',
+    });
+  }
+}
+
+function checkMetadata(metadata: Record<string, string> | undefined): void {
+  if (!metadata) return;
+  for (const [key, value] of Object.entries(metadata)) {
+    refuseCardNumbers(key, 'metadata');
+    refuseCardNumbers(value, `metadata.${key}`);
+  }
+}
+
+/**
+ * Payments in the api: the state machine of payment-status.ts over per-attempt records. Each change
+ * locks the payment row, records what it is about to ask the processor (an attempt "sent"), commits,
+ * asks, and then records the answer in a second transaction with its event. A crash between the two
+ * leaves a "sent" attempt that the reconciler settles through the processor's status query.
+ */
+export class PaymentService {
+  readonly #sql: Sql;
+  readonly #vault: VaultClient;
+  readonly #router: Router;
+  readonly #events: EventSink;
+  readonly #logger: Logger;
+
+  constructor(deps: { sql: Sql; vault: VaultClient; router: Router; events: EventSink; logger: Logger }) {
+    this.#sql = deps.sql;
+    this.#vault = deps.vault;
+    this.#router = deps.router;
+    this.#events = deps.events;
+    this.#logger = deps.logger;
+  }
+
+  async create(ctx: PaymentContext, params: CreateParams): Promise<PaymentView> {
+    const currency = currencyCode(params.currency);
+    checkAmount(params.amount, currency);
+    refuseCardNumbers(params.description, 'description');
+    checkMetadata(params.metadata);
+    if (params.cvvSlot && !params.paymentMethod) {
+      throw new CardholdError('request_invalid', {
+        field: 'payment_method',
+        detail: 'A CVV slot goes with a payment method',
+      });
+    }
+    const status = params.paymentMethod ? 'requires_confirmation' : 'requires_payment_method';
+    const id = newId('pi');
+    const rows = await this.#sql<PaymentRow[]>`
+      insert into payments.payment_intents
+        (id, merchant_id, amount, currency, status, capture_method, payment_method, cvv_slot, description, metadata)
+      values (${id}, ${ctx.merchantId}, ${params.amount}, ${currency}, ${status},
+        ${params.captureMethod ?? 'automatic'}, ${params.paymentMethod ?? null}, ${params.cvvSlot ?? null},
+        ${params.description ?? null}, ${this.#sql.json(params.metadata ?? {})})
+      returning *`;
+    return paymentView(rows[0] as PaymentRow);
+  }
+
+  async get(ctx: PaymentContext, id: string): Promise<PaymentView> {
+    return paymentView(await this.#row(this.#sql, ctx, id));
+  }
+
+  async list(ctx: PaymentContext, params: ListParams): Promise<{ data: PaymentView[]; has_more: boolean }> {
+    const sql = this.#sql;
+    let cursor: { created_at: Date; id: string } | undefined;
+    if (params.startingAfter) {
+      const found = await sql<{ created_at: Date; id: string }[]>`
+        select created_at, id from payments.payment_intents
+        where merchant_id = ${ctx.merchantId} and id = ${params.startingAfter}`;
+      cursor = found[0];
+      if (!cursor) throw new CardholdError('payment_not_found', { field: 'starting_after' });
+    }
+    const rows = await sql<PaymentRow[]>`
+      ${sql.unsafe(SELECT_PAYMENT)} where merchant_id = ${ctx.merchantId}
+        ${params.status ? sql`and status = ${params.status}` : sql``}
+        ${params.createdGte !== undefined ? sql`and created_at >= to_timestamp(${params.createdGte})` : sql``}
+        ${params.createdLte !== undefined ? sql`and created_at <= to_timestamp(${params.createdLte})` : sql``}
+        ${cursor ? sql`and (created_at, id) < (${cursor.created_at}, ${cursor.id})` : sql``}
+      order by created_at desc, id desc limit ${params.limit + 1}`;
+    return { data: rows.slice(0, params.limit).map(paymentView), has_more: rows.length > params.limit };
+  }
+
+  async attempts(ctx: PaymentContext, id: string) {
+    await this.#row(this.#sql, ctx, id);
+    const rows = await this.#sql<AttemptRow[]>`
+      select * from payments.attempts where merchant_id = ${ctx.merchantId} and payment_id = ${id}
+      order by created_at, id`;
+    return rows.map(attemptView);
+  }
+
+  /**
+   * Authorizes with the routed connectors in order. A connector that fails unambiguously (never
+   * reached, or said it did not process) hands over to the next; a decline or an unknown outcome ends
+   * the attempt there, so a card is never charged twice.
+   */
+  async confirm(ctx: PaymentContext, id: string, params: ConfirmParams = {}): Promise<PaymentView> {
+    const current = await this.#row(this.#sql, ctx, id);
+    const tokenId = params.paymentMethod ?? current.payment_method;
+    if (!tokenId) {
+      throw new CardholdError('payment_state_invalid', {
+        field: 'payment_method',
+        detail: 'Give a payment method to confirm this payment',
+      });
+    }
+    if (params.paymentMethod) assertAllowed(current.status, 'set_payment_method');
+    assertAllowed(current.status, 'confirm');
+    const card = await this.#vault.token(ctx.merchantId, tokenId);
+    if (!card) throw new CardholdError('payment_method_invalid', { field: 'payment_method' });
+    const connectors = this.#router.route({
+      merchantId: ctx.merchantId,
+      amount: Number(current.amount),
+      currency: current.currency,
+      brand: card.brand,
+    });
+    if (connectors.length === 0) {
+      throw new CardholdError('processor_unavailable', { detail: 'No connector takes this payment' });
+    }
+
+    // Transaction 1: the payment goes to processing, and the first attempt is on record before it is sent.
+    const first = connectors[0] as Connector;
+    const started = await this.#sql.begin(async (tx) => {
+      const db = tx as unknown as Sql;
+      const row = await this.#row(db, ctx, id, true);
+      assertAllowed(row.status, 'confirm');
+      const cvvSlot = params.paymentMethod ? (params.cvvSlot ?? null) : (params.cvvSlot ?? row.cvv_slot);
+      const updated = await db<PaymentRow[]>`
+        update payments.payment_intents set status = 'processing', payment_method = ${tokenId},
+          cvv_slot = ${cvvSlot}, card_brand = ${card.brand}, card_last4 = ${card.last4},
+          capture_method = ${params.captureMethod ?? row.capture_method}, last_error = null, updated_at = now()
+        where id = ${id} returning *`;
+      const payment = updated[0] as PaymentRow;
+      const attempt = await this.#newAttempt(db, payment, 'authorize', first.name, {
+        amount: Number(payment.amount),
+        capture: payment.capture_method === 'automatic',
+      });
+      await this.#emit(db, payment, 'payment_intent.processing');
+      return { payment, attempt };
+    });
+
+    const { payment } = started;
+    let attempt = started.attempt;
+    for (let i = 0; ; i++) {
+      const connector = connectors[i] as Connector;
+      const result = await connector
+        .authorize({
+          reference: attempt.id,
+          merchantId: ctx.merchantId,
+          amount: Number(payment.amount),
+          currency: payment.currency,
+          capture: attempt.capture,
+          token: tokenId,
+          cvvSlot: payment.cvv_slot,
+        })
+        .catch((error: unknown): ConnectorResult<never> => {
+          // The vault could not be asked (or refused): nothing reached a processor.
+          this.#logger.warn({ err: { message: String(error) }, payment: id }, 'authorize not sent');
+          return { kind: 'failed', code: error instanceof CardholdError ? error.code : 'vault_unavailable' };
+        });
+      const next = connectors[i + 1];
+      if (result.kind === 'failed' && next) {
+        await this.#finishAttempt(this.#sql, attempt.id, 'failed', { errorCode: result.code });
+        attempt = await this.#newAttempt(this.#sql, payment, 'authorize', next.name, {
+          amount: Number(payment.amount),
+          capture: attempt.capture,
+        });
+        continue;
+      }
+      return this.applyAuthorization(attempt, result);
+    }
+  }
+
+  /**
+   * Records an authorization's outcome on its attempt and its payment: at confirmation, or later when
+   * the reconciler learns it. Throws the merchant-facing error for a decline or an unreachable processor.
+   */
+  async applyAuthorization(
+    attempt: AttemptRow,
+    result: ConnectorResult<{ processorId: string; capturedAmount: number }>,
+  ): Promise<PaymentView> {
+    const ctx = { merchantId: attempt.merchant_id };
+    const payment = await this.#sql.begin(async (tx) => {
+      const db = tx as unknown as Sql;
+      const row = await this.#row(db, ctx, attempt.payment_id, true);
+      switch (result.kind) {
+        case 'succeeded': {
+          await this.#finishAttempt(db, attempt.id, 'succeeded', { reference: result.value.processorId });
+          const captured = result.value.capturedAmount;
+          const amount = Number(row.amount);
+          const status = captured > 0 ? 'succeeded' : 'requires_capture';
+          const updated = await db<PaymentRow[]>`
+            update payments.payment_intents set status = ${status},
+              amount_received = ${captured}, amount_capturable = ${captured > 0 ? 0 : amount},
+              connector = ${attempt.connector}, connector_payment_id = ${result.value.processorId},
+              cvv_slot = null, updated_at = now()
+            where id = ${row.id} returning *`;
+          const payment = updated[0] as PaymentRow;
+          await this.#emit(
+            db,
+            payment,
+            status === 'succeeded' ? 'payment_intent.succeeded' : 'payment_intent.amount_capturable_updated',
+          );
+          return payment;
+        }
+        case 'declined': {
+          await this.#finishAttempt(db, attempt.id, 'declined', { declineCode: result.code });
+          const error: PaymentError = {
+            type: 'card_error',
+            code: 'card_declined',
+            decline_code: result.code,
+            message: 'The card was declined',
+          };
+          const updated = await db<PaymentRow[]>`
+            update payments.payment_intents set status = 'requires_payment_method',
+              last_error = ${db.json(error as never)}, connector = ${attempt.connector}, cvv_slot = null,
+              updated_at = now()
+            where id = ${row.id} returning *`;
+          const payment = updated[0] as PaymentRow;
+          await this.#emit(db, payment, 'payment_intent.payment_failed');
+          return payment;
+        }
+        case 'failed': {
+          // Nothing was charged anywhere: the payment can be confirmed again (the CVV slot, if any, was kept).
+          await this.#finishAttempt(db, attempt.id, 'failed', { errorCode: result.code });
+          const updated = await db<PaymentRow[]>`
+            update payments.payment_intents set status = 'requires_confirmation', updated_at = now()
+            where id = ${row.id} returning *`;
+          return updated[0] as PaymentRow;
+        }
+        case 'unknown': {
+          await this.#finishAttempt(db, attempt.id, 'unknown', { errorCode: result.code });
+          return row;
+        }
+      }
+    });
+    if (result.kind === 'declined') {
+      throw new CardholdError('card_declined', {
+        extensions: { decline_code: result.code, payment_intent: payment.id },
+      });
+    }
+    if (result.kind === 'failed') throw new CardholdError('processor_unavailable');
+    return paymentView(payment);
+  }
+
+  async capture(
+    ctx: PaymentContext,
+    id: string,
+    params: { amountToCapture?: number | undefined; finalCapture?: boolean | undefined } = {},
+  ): Promise<PaymentView> {
+    const finalCapture = params.finalCapture ?? true;
+    const { payment, attempt, connector } = await this.#sql.begin(async (tx) => {
+      const db = tx as unknown as Sql;
+      const row = await this.#row(db, ctx, id, true);
+      assertAllowed(row.status, 'capture');
+      const connector = this.#connectorOf(row);
+      await this.#refuseWhilePending(db, row.id, ['void']);
+      const capturable = Number(row.amount_capturable);
+      const amount = params.amountToCapture ?? capturable;
+      checkAmount(amount, row.currency, 'amount_to_capture');
+      if (amount > capturable)
+        throw new CardholdError('capture_amount_exceeded', { field: 'amount_to_capture' });
+      const earlier = await db`
+        select 1 from payments.attempts
+        where payment_id = ${row.id} and kind = 'capture' and status in ('succeeded', 'sent', 'unknown') limit 1`;
+      if ((!finalCapture || earlier.length > 0) && !connector.capabilities.multipleCaptures) {
+        throw new CardholdError('payment_state_invalid', {
+          field: 'final_capture',
+          detail: 'This processor allows one capture per payment',
+        });
+      }
+      if (amount < capturable && !connector.capabilities.partialCapture) {
+        throw new CardholdError('capture_amount_exceeded', {
+          field: 'amount_to_capture',
+          detail: 'This processor captures the whole authorized amount only',
+        });
+      }
+      // Reserve the amount, so that concurrent captures cannot together exceed the authorization.
+      const updated = await db<PaymentRow[]>`
+        update payments.payment_intents set amount_capturable = amount_capturable - ${amount}, updated_at = now()
+        where id = ${row.id} returning *`;
+      const payment = updated[0] as PaymentRow;
+      const attempt = await this.#newAttempt(db, payment, 'capture', connector.name, {
+        amount,
+        capture: finalCapture,
+      });
+      return { payment, attempt, connector };
+    });
+    const result = await connector
+      .capture({
+        reference: attempt.id,
+        merchantId: ctx.merchantId,
+        processorId: payment.connector_payment_id as string,
+        amount: Number(attempt.amount),
+      })
+      .catch(notSent);
+    return this.applyCapture(attempt, result);
+  }
+
+  async applyCapture(attempt: AttemptRow, result: ConnectorResult<void>): Promise<PaymentView> {
+    const amount = Number(attempt.amount);
+    const finalCapture = attempt.capture;
+    const payment = await this.#sql.begin(async (tx) => {
+      const db = tx as unknown as Sql;
+      const row = await this.#row(db, { merchantId: attempt.merchant_id }, attempt.payment_id, true);
+      if (result.kind === 'succeeded') {
+        await this.#finishAttempt(db, attempt.id, 'succeeded', {});
+        const updated = await db<PaymentRow[]>`
+          update payments.payment_intents set amount_received = amount_received + ${amount},
+            amount_capturable = case when ${finalCapture} then 0 else amount_capturable end,
+            status = case when ${finalCapture} or amount_capturable = 0 then 'succeeded' else status end,
+            updated_at = now()
+          where id = ${row.id} returning *`;
+        const payment = updated[0] as PaymentRow;
+        await this.#emit(
+          db,
+          payment,
+          payment.status === 'succeeded'
+            ? 'payment_intent.succeeded'
+            : 'payment_intent.amount_capturable_updated',
+        );
+        return payment;
+      }
+      if (result.kind === 'unknown') {
+        await this.#finishAttempt(db, attempt.id, 'unknown', { errorCode: result.code });
+        return row;
+      }
+      // Refused or not processed: the reservation goes back.
+      await this.#finishAttempt(db, attempt.id, result.kind, {
+        ...(result.kind === 'declined' ? { declineCode: result.code } : { errorCode: result.code }),
+      });
+      const updated = await db<PaymentRow[]>`
+        update payments.payment_intents set amount_capturable = amount_capturable + ${amount}, updated_at = now()
+        where id = ${row.id} returning *`;
+      return updated[0] as PaymentRow;
+    });
+    return settled(payment, result, 'The processor refused the capture');
+  }
+
+  async cancel(
+    ctx: PaymentContext,
+    id: string,
+    params: { cancellationReason?: string | undefined } = {},
+  ): Promise<PaymentView> {
+    const reason = params.cancellationReason ?? null;
+    const step = await this.#sql.begin(async (tx) => {
+      const db = tx as unknown as Sql;
+      const row = await this.#row(db, ctx, id, true);
+      assertAllowed(row.status, 'cancel');
+      if (row.status !== 'requires_capture') {
+        // Nothing was authorized: nothing to release at a processor.
+        const updated = await db<PaymentRow[]>`
+          update payments.payment_intents set status = 'canceled', cancellation_reason = ${reason},
+            amount_capturable = 0, updated_at = now()
+          where id = ${row.id} returning *`;
+        const payment = updated[0] as PaymentRow;
+        await this.#emit(db, payment, 'payment_intent.canceled');
+        return { kind: 'done', payment } as const;
+      }
+      await this.#refuseWhilePending(db, row.id, ['capture', 'void']);
+      const connector = this.#connectorOf(row);
+      if (!connector.capabilities.void) {
+        throw new CardholdError('payment_state_invalid', {
+          detail: 'This processor cannot void an authorization',
+        });
+      }
+      const captured = await db`
+        select 1 from payments.attempts where payment_id = ${row.id} and kind = 'capture' and status = 'succeeded' limit 1`;
+      if (captured.length > 0) {
+        throw new CardholdError('payment_state_invalid', {
+          detail: 'Part of this payment was captured; refund it instead of canceling',
+        });
+      }
+      await db`update payments.payment_intents set cancellation_reason = ${reason} where id = ${row.id}`;
+      const attempt = await this.#newAttempt(db, row, 'void', connector.name, {});
+      return { kind: 'void', attempt, connector, processorId: row.connector_payment_id as string } as const;
+    });
+    if (step.kind === 'done') return paymentView(step.payment);
+    const result = await step.connector
+      .void({ reference: step.attempt.id, merchantId: ctx.merchantId, processorId: step.processorId })
+      .catch(notSent);
+    return this.applyVoid(step.attempt, result);
+  }
+
+  async applyVoid(attempt: AttemptRow, result: ConnectorResult<void>): Promise<PaymentView> {
+    const payment = await this.#sql.begin(async (tx) => {
+      const db = tx as unknown as Sql;
+      const row = await this.#row(db, { merchantId: attempt.merchant_id }, attempt.payment_id, true);
+      if (result.kind === 'succeeded') {
+        await this.#finishAttempt(db, attempt.id, 'succeeded', {});
+        const updated = await db<PaymentRow[]>`
+          update payments.payment_intents set status = 'canceled', amount_capturable = 0, updated_at = now()
+          where id = ${row.id} returning *`;
+        const payment = updated[0] as PaymentRow;
+        await this.#emit(db, payment, 'payment_intent.canceled');
+        return payment;
+      }
+      await this.#finishAttempt(db, attempt.id, result.kind, {
+        ...(result.kind === 'declined' ? { declineCode: result.code } : { errorCode: result.code }),
+      });
+      return row;
+    });
+    return settled(payment, result, 'The processor refused to void');
+  }
+
+  async refund(
+    ctx: PaymentContext,
+    params: {
+      paymentId: string;
+      amount?: number | undefined;
+      reason?: string | undefined;
+      metadata?: Record<string, string> | undefined;
+    },
+  ): Promise<ReturnType<typeof refundView>> {
+    checkMetadata(params.metadata);
+    const step = await this.#sql.begin(async (tx) => {
+      const db = tx as unknown as Sql;
+      const row = await this.#row(db, ctx, params.paymentId, true, 'payment_intent');
+      if (!isAllowed(row.status, 'refund')) {
+        throw new CardholdError('payment_state_invalid', {
+          field: 'payment_intent',
+          detail: `A payment in status ${row.status} cannot be refunded`,
+        });
+      }
+      const connector = this.#connectorOf(row);
+      const refundable = Number(row.amount_received) - Number(row.amount_refunded);
+      const amount = params.amount ?? refundable;
+      if (amount < 1) throw new CardholdError('refund_amount_exceeded', { field: 'amount' });
+      checkAmount(amount, row.currency);
+      if (amount > refundable) throw new CardholdError('refund_amount_exceeded', { field: 'amount' });
+      if (amount < Number(row.amount_received) && !connector.capabilities.partialRefund) {
+        throw new CardholdError('refund_amount_exceeded', {
+          field: 'amount',
+          detail: 'This processor refunds the whole captured amount only',
+        });
+      }
+      // Reserve: refunds in flight count against what is left to refund.
+      await db`update payments.payment_intents set amount_refunded = amount_refunded + ${amount}, updated_at = now()
+        where id = ${row.id}`;
+      const refundId = newId('re');
+      const inserted = await db<RefundRow[]>`
+        insert into payments.refunds (id, payment_id, merchant_id, amount, currency, status, reason, metadata)
+        values (${refundId}, ${row.id}, ${row.merchant_id}, ${amount}, ${row.currency}, 'pending',
+          ${params.reason ?? null}, ${db.json(params.metadata ?? {})})
+        returning *`;
+      const attempt = await this.#newAttempt(db, row, 'refund', connector.name, { amount, refundId });
+      return {
+        refund: inserted[0] as RefundRow,
+        attempt,
+        connector,
+        processorId: row.connector_payment_id as string,
+      };
+    });
+    const result = await step.connector
+      .refund({
+        reference: step.attempt.id,
+        merchantId: ctx.merchantId,
+        processorId: step.processorId,
+        amount: Number(step.refund.amount),
+      })
+      .catch(notSent);
+    return this.applyRefund(step.attempt, result);
+  }
+
+  async applyRefund(
+    attempt: AttemptRow,
+    result: ConnectorResult<void>,
+  ): Promise<ReturnType<typeof refundView>> {
+    const amount = Number(attempt.amount);
+    const refund = await this.#sql.begin(async (tx) => {
+      const db = tx as unknown as Sql;
+      const payment = await this.#row(db, { merchantId: attempt.merchant_id }, attempt.payment_id, true);
+      if (result.kind === 'unknown') {
+        await this.#finishAttempt(db, attempt.id, 'unknown', { errorCode: result.code });
+        const rows = await db<RefundRow[]>`select * from payments.refunds where id = ${attempt.refund_id}`;
+        return rows[0] as RefundRow;
+      }
+      const succeeded = result.kind === 'succeeded';
+      await this.#finishAttempt(db, attempt.id, result.kind, {
+        ...(result.kind === 'declined' ? { declineCode: result.code } : {}),
+        ...(result.kind === 'failed' ? { errorCode: result.code } : {}),
+      });
+      if (!succeeded) {
+        await db`update payments.payment_intents set amount_refunded = amount_refunded - ${amount}, updated_at = now()
+          where id = ${payment.id}`;
+      }
+      const rows = await db<RefundRow[]>`
+        update payments.refunds set status = ${succeeded ? 'succeeded' : 'failed'},
+          failure_reason = ${succeeded ? null : result.code}, updated_at = now()
+        where id = ${attempt.refund_id} returning *`;
+      const refund = rows[0] as RefundRow;
+      await this.#events(db, {
+        merchantId: refund.merchant_id,
+        type: succeeded ? 'refund.created' : 'refund.failed',
+        data: refundView(refund),
+      });
+      return refund;
+    });
+    if (result.kind === 'failed') throw new CardholdError('processor_unavailable');
+    return refundView(refund);
+  }
+
+  async getRefund(ctx: PaymentContext, id: string): Promise<ReturnType<typeof refundView>> {
+    const rows = await this.#sql<RefundRow[]>`
+      select * from payments.refunds where merchant_id = ${ctx.merchantId} and id = ${id}`;
+    if (!rows[0]) throw new CardholdError('refund_not_found');
+    return refundView(rows[0]);
+  }
+
+  async listRefunds(
+    ctx: PaymentContext,
+    params: { limit: number; paymentId?: string | undefined; startingAfter?: string | undefined },
+  ) {
+    const sql = this.#sql;
+    let cursor: { created_at: Date; id: string } | undefined;
+    if (params.startingAfter) {
+      const found = await sql<{ created_at: Date; id: string }[]>`
+        select created_at, id from payments.refunds where merchant_id = ${ctx.merchantId} and id = ${params.startingAfter}`;
+      cursor = found[0];
+      if (!cursor) throw new CardholdError('refund_not_found', { field: 'starting_after' });
+    }
+    const rows = await sql<RefundRow[]>`
+      select * from payments.refunds where merchant_id = ${ctx.merchantId}
+        ${params.paymentId ? sql`and payment_id = ${params.paymentId}` : sql``}
+        ${cursor ? sql`and (created_at, id) < (${cursor.created_at}, ${cursor.id})` : sql``}
+      order by created_at desc, id desc limit ${params.limit + 1}`;
+    return { data: rows.slice(0, params.limit).map(refundView), has_more: rows.length > params.limit };
+  }
+
+  /** Attempts whose outcome is not known, oldest first: for the reconciler. */
+  async unsettledAttempts(olderThanMs: number, limit = 100): Promise<AttemptRow[]> {
+    return this.#sql<AttemptRow[]>`
+      select * from payments.attempts
+      where status in ('sent', 'unknown') and updated_at <= now() - ${`${olderThanMs} milliseconds`}::interval
+      order by updated_at limit ${limit}`;
+  }
+
+  /** The CVV slot a payment's authorization uses, if it still holds one. */
+  async cvvSlotOf(paymentId: string, merchantId: string): Promise<string | null> {
+    const rows = await this.#sql<{ cvv_slot: string | null }[]>`
+      select cvv_slot from payments.payment_intents where merchant_id = ${merchantId} and id = ${paymentId}`;
+    return rows[0]?.cvv_slot ?? null;
+  }
+
+  connector(name: string): Connector | undefined {
+    return this.#router.connector(name);
+  }
+
+  /** The authorization attempt whose reference the processor knows a payment by. */
+  async authorizationOf(paymentId: string): Promise<AttemptRow | undefined> {
+    const rows = await this.#sql<AttemptRow[]>`
+      select * from payments.attempts where payment_id = ${paymentId} and kind = 'authorize' and status = 'succeeded'
+      order by created_at desc limit 1`;
+    return rows[0];
+  }
+
+  async #row(db: Sql, ctx: PaymentContext, id: string, lock = false, field?: string): Promise<PaymentRow> {
+    const rows = await db<PaymentRow[]>`
+      ${db.unsafe(SELECT_PAYMENT)} where merchant_id = ${ctx.merchantId} and id = ${id}
+      ${lock ? db`for update` : db``}`;
+    const row = rows[0];
+    // A foreign merchant's payment answers exactly like a missing one.
+    if (!row) throw new CardholdError('payment_not_found', field ? { field } : {});
+    return row;
+  }
+
+  #connectorOf(row: PaymentRow): Connector {
+    const connector = row.connector ? this.#router.connector(row.connector) : undefined;
+    if (!connector) {
+      throw new CardholdError('processor_unavailable', {
+        detail: 'The connector that authorized this payment is no longer configured',
+      });
+    }
+    return connector;
+  }
+
+  async #refuseWhilePending(db: Sql, paymentId: string, kinds: string[]): Promise<void> {
+    const pending = await db`
+      select 1 from payments.attempts
+      where payment_id = ${paymentId} and kind in ${db(kinds)} and status in ('sent', 'unknown') limit 1`;
+    if (pending.length > 0) throw new CardholdError('payment_in_progress');
+  }
+
+  async #newAttempt(
+    db: Sql,
+    payment: PaymentRow,
+    kind: AttemptRow['kind'],
+    connector: string,
+    options: { amount?: number; capture?: boolean; refundId?: string },
+  ): Promise<AttemptRow> {
+    const rows = await db<AttemptRow[]>`
+      insert into payments.attempts (id, payment_id, merchant_id, kind, connector, amount, capture, status, refund_id)
+      values (${newId('pa')}, ${payment.id}, ${payment.merchant_id}, ${kind}, ${connector},
+        ${options.amount ?? null}, ${options.capture ?? false}, 'sent', ${options.refundId ?? null})
+      returning *`;
+    return rows[0] as AttemptRow;
+  }
+
+  async #finishAttempt(
+    db: Sql,
+    attemptId: string,
+    status: AttemptRow['status'],
+    facts: { reference?: string; declineCode?: string; errorCode?: string },
+  ): Promise<void> {
+    await db`
+      update payments.attempts set status = ${status},
+        connector_reference = coalesce(${facts.reference ?? null}, connector_reference),
+        decline_code = ${facts.declineCode ?? null}, error_code = ${facts.errorCode ?? null}, updated_at = now()
+      where id = ${attemptId}`;
+  }
+
+  #emit(db: Sql, payment: PaymentRow, type: string): Promise<unknown> {
+    return this.#events(db, { merchantId: payment.merchant_id, type, data: paymentView(payment) });
+  }
+}
+
+/** The payment after a capture or void: refused and unreachable outcomes become the caller's error. */
+function settled(payment: PaymentRow, result: ConnectorResult<void>, refusal: string): PaymentView {
+  if (result.kind === 'failed') throw new CardholdError('processor_unavailable');
+  if (result.kind === 'declined') throw new CardholdError('payment_state_invalid', { detail: refusal });
+  return paymentView(payment);
+}
+
+/** A connector call that threw (the vault unreachable or refusing): nothing reached a processor. */
+function notSent(error: unknown): ConnectorResult<never> {
+  return { kind: 'failed', code: error instanceof CardholdError ? error.code : 'vault_unavailable' };
+}

@@ -98,7 +98,8 @@ export function parseRoutingRules(text: string | undefined): RoutingRule[] {
 export interface ConnectorSpec {
   name: string;
   type: 'test-acquirer';
-  url: string;
+  /** Absent: the test acquirer running in this process (`cardhold start`). */
+  url?: string | undefined;
 }
 
 /** Parses CARDHOLD_CONNECTORS. */

@@ -9,4 +9,13 @@ export const publishableKeyScopes = rolePermissions['merchant-publishable'];
 
 export type Scope = Permission;
 
-export const defaultSecretKeyScopes: Scope[] = ['tokens:create', 'tokens:read', 'tokens:delete'];
+/** A new secret key's scopes unless others are asked for: card tokens, payments, refunds and webhooks. */
+export const defaultSecretKeyScopes: Scope[] = [
+  'tokens:create',
+  'tokens:read',
+  'tokens:delete',
+  'payments:write',
+  'payments:read',
+  'refunds:write',
+  'webhooks:manage',
+];

@@ -340,7 +340,7 @@ export const settings = {
     env: 'CARDHOLD_CONNECTORS',
     type: 'string',
     description:
-      'JSON list of processor connectors, e.g. [{"name":"acquirer","type":"test-acquirer","url":"https://acquirer:8445"}]. Defaults to the test acquirer in the same process.',
+      'JSON list of processor connectors, e.g. [{"name":"acquirer","type":"test-acquirer","url":"https://acquirer:8445"}]. A connector without a url is the test acquirer in the same process, which is also the default.',
   },
   routingRules: {
     env: 'CARDHOLD_ROUTING_RULES',

@@ -496,7 +496,7 @@ async function startPayments(options: {
   options.tlsListeners.api.push((material) => vault.useTls(material));
   const specs = config.connectors
     ? parseConnectorSpecs(config.connectors)
-    : [{ name: 'test-acquirer', type: 'test-acquirer' as const, url: '' }];
+    : [{ name: 'test-acquirer', type: 'test-acquirer' as const }];
   const connectors: Connector[] = specs.map(
     (spec) =>
       new TestAcquirerConnector({

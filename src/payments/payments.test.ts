@@ -1,0 +1,463 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { acquirerTestCards, allTestPans, testCvvs } from '../../test/fixtures/cards.ts';
+import { backends, futureYear, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { CvvSlots } from '../vault/cvv-slots.ts';
+import { allowedActions, paymentActions, type PaymentStatus } from './payment-status.ts';
+
+interface Payment {
+  id: string;
+  status: PaymentStatus;
+  amount: number;
+  amount_capturable: number;
+  amount_received: number;
+  amount_refunded: number;
+  connector: string | null;
+  card: { brand: string; last4: string } | null;
+  last_payment_error: { decline_code: string | null } | null;
+  code?: string;
+  field?: string;
+  error?: { type: string; code: string; decline_code?: string; param?: string };
+}
+
+async function deadPort(): Promise<string> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const url = `https://127.0.0.1:${(probe.address() as AddressInfo).port}`;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return url;
+}
+
+for (const backend of backends()) {
+  describe(`payments (${backend})`, () => {
+    let t: TestPlatform;
+    let dead: string;
+
+    before(async () => {
+      dead = await deadPort();
+      t = await startTestPlatform(backend, 'payments', {
+        roles: ['vault', 'api', 'acquirer'],
+        env: {
+          CARDHOLD_FORWARD_TIMEOUT_MS: '500',
+          CARDHOLD_ACQUIRER_HANG_MS: '1500',
+          CARDHOLD_FORWARD_ALLOWLIST: dead,
+          // Three connectors: one that cannot be reached, then the test acquirer under two names.
+          CARDHOLD_CONNECTORS: JSON.stringify([
+            { name: 'unreachable', type: 'test-acquirer', url: dead },
+            { name: 'primary', type: 'test-acquirer' },
+            { name: 'secondary', type: 'test-acquirer' },
+          ]),
+          CARDHOLD_ROUTING_RULES: JSON.stringify([
+            { when: { currency: ['EUR'] }, connectors: ['unreachable', 'primary'] },
+            { when: { currency: ['GBP'] }, connectors: ['primary', 'secondary'] },
+            { when: {}, connectors: ['primary'] },
+          ]),
+          CARDHOLD_RECONCILE_INTERVAL_SECONDS: '3600',
+        },
+      });
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    const api = (path: string) => `${t.apiUrl}${path}`;
+    const tokenize = async (pan: string, options: { cvv?: boolean; maxUses?: number } = {}) => {
+      const r = await t.request<{ token: { id: string }; cvv_slot: { id: string } | null }>(
+        'POST',
+        `${t.vaultUrl}/v1/tokens`,
+        {
+          body: {
+            pan,
+            exp_month: 12,
+            exp_year: futureYear,
+            ...(options.cvv === false ? {} : { cvv: testCvvs.three }),
+            ...(options.maxUses ? { cvv_options: { max_uses: options.maxUses } } : {}),
+          },
+        },
+      );
+      assert.equal(r.status, 201);
+      return { token: r.json.token.id, slot: r.json.cvv_slot?.id };
+    };
+    const pay = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+      t.request<Payment>('POST', api('/v1/payment_intents'), { body, headers });
+    const act = (id: string, action: string, body: Record<string, unknown> = {}) =>
+      t.request<Payment>('POST', api(`/v1/payment_intents/${id}/${action}`), { body });
+    const slotLeft = async (slot: string): Promise<number | null> => {
+      if (t.redis) {
+        const key = `${CvvSlots.keyPrefix(t.merchantId)}${slot}`;
+        if ((await t.redis.exists(key)) === 0) return null;
+      }
+      const r = await t.request<{ uses_remaining: number }>('GET', `${t.vaultUrl}/v1/cvv-slots/${slot}`);
+      return r.status === 200 ? r.json.uses_remaining : null;
+    };
+    const confirmWith = async (pan: string, extra: Record<string, unknown> = {}) => {
+      const { token, slot } = await tokenize(pan);
+      const r = await pay({
+        amount: 2000,
+        currency: 'usd',
+        payment_method: token,
+        payment_method_options: { card: { cvc_token: slot } },
+        confirm: true,
+        ...extra,
+      });
+      return { r, token, slot: slot as string };
+    };
+
+    test('approve: authorized and captured at once; the CVV slot is gone', async () => {
+      const { r, slot } = await confirmWith(acquirerTestCards.approve);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.status, 'succeeded');
+      assert.equal(r.json.amount_received, 2000);
+      assert.equal(r.json.connector, 'primary');
+      assert.deepEqual(r.json.card, { brand: 'visa', last4: acquirerTestCards.approve.slice(-4) });
+      assert.equal(await slotLeft(slot), null);
+    });
+
+    const declines: Array<[keyof typeof acquirerTestCards, string]> = [
+      ['genericDecline', 'generic_decline'],
+      ['insufficientFunds', 'insufficient_funds'],
+      ['lostCard', 'lost_card'],
+      ['stolenCard', 'stolen_card'],
+      ['expiredCard', 'expired_card'],
+      ['incorrectCvc', 'incorrect_cvc'],
+      ['processingError', 'processing_error'],
+    ];
+    for (const [card, declineCode] of declines) {
+      test(`${declineCode}: 402 with Stripe's card error; requires a new payment method; the CVV slot is gone`, async () => {
+        const { r, slot } = await confirmWith(acquirerTestCards[card]);
+        assert.equal(r.status, 402);
+        assert.equal(r.json.code, 'card_declined');
+        assert.equal(r.json.error?.type, 'card_error');
+        assert.equal(r.json.error?.decline_code, declineCode);
+        const id = (r.json as unknown as { payment_intent: string }).payment_intent;
+        const after = await t.request<Payment>('GET', api(`/v1/payment_intents/${id}`));
+        assert.equal(after.json.status, 'requires_payment_method');
+        assert.equal(after.json.last_payment_error?.decline_code, declineCode);
+        assert.equal(await slotLeft(slot), null);
+      });
+    }
+
+    test('timeout: the payment is processing and the CVV slot is still usable; the reconciler settles it', async () => {
+      const { r, slot } = await confirmWith(acquirerTestCards.timeout);
+      assert.equal(r.status, 200);
+      assert.equal(r.json.status, 'processing');
+      assert.equal(await slotLeft(slot), 2, 'one use spent, the slot kept for a retry');
+      const attempts = await t.request<{ data: { status: string }[] }>(
+        'GET',
+        api(`/v1/payment_intents/${r.json.id}/attempts`),
+      );
+      assert.deepEqual(
+        attempts.json.data.map((a) => a.status),
+        ['unknown'],
+      );
+      // The acquirer never recorded it: the reconciler finds nothing and the payment can be confirmed again.
+      await t.platform.services.reconciler?.runOnce(0);
+      const settled = await t.request<Payment>('GET', api(`/v1/payment_intents/${r.json.id}`));
+      assert.equal(settled.json.status, 'requires_confirmation');
+      assert.equal(await slotLeft(slot), 2);
+    });
+
+    test('a CVV slot is gone after its last use, even without an answer', async () => {
+      const { token, slot } = await tokenize(acquirerTestCards.timeout, { maxUses: 1 });
+      const r = await pay({
+        amount: 500,
+        currency: 'usd',
+        payment_method: token,
+        payment_method_options: { card: { cvc_token: slot } },
+        confirm: true,
+      });
+      assert.equal(r.json.status, 'processing');
+      assert.equal(await slotLeft(slot as string), null);
+    });
+
+    test('unknown: the answer is lost after the acquirer approved; the reconciler settles it and destroys the CVV', async () => {
+      const { r, slot } = await confirmWith(acquirerTestCards.unknown, { capture_method: 'manual' });
+      assert.equal(r.status, 200);
+      assert.equal(r.json.status, 'processing');
+      assert.equal(await slotLeft(slot), 2);
+      const settled = await t.platform.services.reconciler?.runOnce(0);
+      assert.ok((settled ?? 0) >= 1);
+      const after = await t.request<Payment>('GET', api(`/v1/payment_intents/${r.json.id}`));
+      assert.equal(after.json.status, 'requires_capture');
+      assert.equal(after.json.amount_capturable, 2000);
+      assert.equal(await slotLeft(slot), null);
+      const captured = await act(r.json.id, 'capture');
+      assert.equal(captured.json.status, 'succeeded');
+    });
+
+    test('server error: 503, nothing charged, the payment can be confirmed again, the CVV is kept', async () => {
+      const { r, slot } = await confirmWith(acquirerTestCards.serverError);
+      assert.equal(r.status, 503);
+      assert.equal(r.json.code, 'processor_unavailable');
+      assert.equal(r.json.error?.type, 'api_error');
+      const list = await t.request<{ data: Payment[] }>('GET', api('/v1/payment_intents?limit=1'));
+      assert.equal(list.json.data[0]?.status, 'requires_confirmation');
+      assert.equal(await slotLeft(slot), 2);
+    });
+
+    test('fallback: an unreachable connector hands over to the next, which approves', async () => {
+      const { r } = await confirmWith(acquirerTestCards.approve, { currency: 'eur' });
+      assert.equal(r.status, 200);
+      assert.equal(r.json.status, 'succeeded');
+      assert.equal(r.json.connector, 'primary');
+      const attempts = await t.request<{ data: { connector: string; status: string }[] }>(
+        'GET',
+        api(`/v1/payment_intents/${r.json.id}/attempts`),
+      );
+      assert.deepEqual(
+        attempts.json.data.map((a) => [a.connector, a.status]),
+        [
+          ['unreachable', 'failed'],
+          ['primary', 'succeeded'],
+        ],
+      );
+    });
+
+    test('no fallback after a decline or an unknown outcome; a retriable 503 moves on', async () => {
+      const attemptsOf = async (id: string) =>
+        (
+          await t.request<{ data: { connector: string; status: string }[] }>(
+            'GET',
+            api(`/v1/payment_intents/${id}/attempts`),
+          )
+        ).json.data.map((a) => [a.connector, a.status]);
+      const declined = await confirmWith(acquirerTestCards.genericDecline, { currency: 'gbp' });
+      const declinedId = (declined.r.json as unknown as { payment_intent: string }).payment_intent;
+      assert.deepEqual(await attemptsOf(declinedId), [['primary', 'declined']]);
+      const unknown = await confirmWith(acquirerTestCards.unknown, { currency: 'gbp' });
+      assert.deepEqual(await attemptsOf(unknown.r.json.id), [['primary', 'unknown']]);
+      await t.platform.services.reconciler?.runOnce(0);
+      const down = await confirmWith(acquirerTestCards.serverError, { currency: 'gbp' });
+      assert.equal(down.r.status, 503);
+      const list = await t.request<{ data: Payment[] }>('GET', api('/v1/payment_intents?limit=1'));
+      assert.deepEqual(await attemptsOf(list.json.data[0]?.id as string), [
+        ['primary', 'failed'],
+        ['secondary', 'failed'],
+      ]);
+    });
+
+    test('50 concurrent requests with one idempotency key create exactly one payment', async () => {
+      const { token } = await tokenize(acquirerTestCards.approve, { cvv: false });
+      const key = `idem-${Date.now()}`;
+      const body = { amount: 777, currency: 'usd', payment_method: token, metadata: { order: key } };
+      const replies = await Promise.all(
+        Array.from({ length: 50 }, () => pay(body, { 'idempotency-key': key })),
+      );
+      const ids = new Set(replies.filter((r) => r.status === 200).map((r) => r.json.id));
+      assert.equal(ids.size, 1);
+      for (const r of replies) assert.ok(r.status === 200 || r.status === 409, `status ${r.status}`);
+      const rows = await t.adminSql`
+        select count(*)::int as n from payments.payment_intents where metadata->>'order' = ${key}`;
+      assert.equal(rows[0]?.['n'], 1);
+      const replay = await pay(body, { 'idempotency-key': key });
+      assert.equal(replay.status, 200);
+      assert.equal(replay.json.id, [...ids][0]);
+      assert.equal(replay.headers.get('idempotent-replayed'), 'true');
+      const other = await pay({ ...body, amount: 778 }, { 'idempotency-key': key });
+      assert.equal(other.status, 400);
+      assert.equal(other.json.code, 'idempotency_key_reused');
+      assert.equal(other.json.error?.type, 'idempotency_error');
+    });
+
+    test('a declined confirmation is replayed under its idempotency key; a 503 frees the key', async () => {
+      const { token, slot } = await tokenize(acquirerTestCards.insufficientFunds);
+      const key = `decl-${Date.now()}`;
+      const body = {
+        amount: 100,
+        currency: 'usd',
+        payment_method: token,
+        payment_method_options: { card: { cvc_token: slot } },
+        confirm: true,
+      };
+      const first = await pay(body, { 'idempotency-key': key });
+      const second = await pay(body, { 'idempotency-key': key });
+      assert.equal(first.status, 402);
+      assert.equal(second.status, 402);
+      assert.equal(second.text, first.text);
+      const down = await tokenize(acquirerTestCards.serverError, { cvv: false });
+      const key2 = `down-${Date.now()}`;
+      const downBody = { amount: 100, currency: 'usd', payment_method: down.token, confirm: true };
+      assert.equal((await pay(downBody, { 'idempotency-key': key2 })).status, 503);
+      const retried = await pay(downBody, { 'idempotency-key': key2 });
+      assert.equal(retried.status, 503, 'ran again rather than replayed');
+      assert.equal(retried.headers.get('idempotent-replayed'), null);
+    });
+
+    // Every status against every action, each allowed transition checked for where it leads.
+    const reach: Record<Exclude<PaymentStatus, 'requires_action'>, () => Promise<string>> = {
+      requires_payment_method: async () => (await pay({ amount: 1000, currency: 'usd' })).json.id,
+      requires_confirmation: async () => {
+        const { token } = await tokenize(acquirerTestCards.approve, { cvv: false });
+        return (await pay({ amount: 1000, currency: 'usd', payment_method: token })).json.id;
+      },
+      processing: async () => (await confirmWith(acquirerTestCards.timeout)).r.json.id,
+      requires_capture: async () =>
+        (await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', amount: 1000 })).r.json.id,
+      succeeded: async () => (await confirmWith(acquirerTestCards.approve, { amount: 1000 })).r.json.id,
+      canceled: async () => {
+        const id = (await pay({ amount: 1000, currency: 'usd' })).json.id;
+        await act(id, 'cancel');
+        return id;
+      },
+    };
+    const leadsTo: Record<string, PaymentStatus> = {
+      'requires_payment_method confirm': 'succeeded',
+      'requires_payment_method cancel': 'canceled',
+      'requires_confirmation confirm': 'succeeded',
+      'requires_confirmation cancel': 'canceled',
+      'requires_capture capture': 'succeeded',
+      'requires_capture cancel': 'canceled',
+    };
+    for (const [status, make] of Object.entries(reach) as [PaymentStatus, () => Promise<string>][]) {
+      for (const action of paymentActions.filter((a) => a !== 'set_payment_method')) {
+        const allowed = allowedActions[status].includes(action);
+        test(`${status} + ${action}: ${allowed ? 'allowed' : 'refused'}`, async () => {
+          const id = await make();
+          const before = await t.request<Payment>('GET', api(`/v1/payment_intents/${id}`));
+          assert.equal(before.json.status, status);
+          let r: Awaited<ReturnType<typeof act>>;
+          if (action === 'refund') {
+            r = (await t.request('POST', api('/v1/refunds'), { body: { payment_intent: id, amount: 400 } })) as never;
+          } else if (action === 'confirm' && status === 'requires_payment_method') {
+            const { token } = await tokenize(acquirerTestCards.approve, { cvv: false });
+            r = await act(id, 'confirm', { payment_method: token });
+          } else {
+            r = await act(id, action);
+          }
+          if (!allowed) {
+            assert.equal(r.status, 400, r.text);
+            assert.equal(r.json.code, 'payment_state_invalid');
+            assert.equal(r.json.error?.code, 'payment_intent_unexpected_state');
+            const unchanged = await t.request<Payment>('GET', api(`/v1/payment_intents/${id}`));
+            assert.equal(unchanged.json.status, status, 'nothing changed');
+            return;
+          }
+          assert.equal(r.status, 200, r.text);
+          const after = await t.request<Payment>('GET', api(`/v1/payment_intents/${id}`));
+          if (action === 'refund') {
+            assert.equal(after.json.status, 'succeeded');
+            assert.equal(after.json.amount_refunded, 400);
+          } else {
+            assert.equal(after.json.status, leadsTo[`${status} ${action}`]);
+          }
+        });
+      }
+    }
+
+    test('captures: partial and multiple up to the authorization, never above; none after the final one', async () => {
+      const id = (await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', amount: 1000 })).r.json.id;
+      const above = await act(id, 'capture', { amount_to_capture: 1001 });
+      assert.equal(above.status, 400);
+      assert.equal(above.json.code, 'capture_amount_exceeded');
+      assert.equal(above.json.error?.param, 'amount_to_capture');
+      const first = await act(id, 'capture', { amount_to_capture: 300, final_capture: false });
+      assert.equal(first.json.status, 'requires_capture');
+      assert.equal(first.json.amount_capturable, 700);
+      const second = await act(id, 'capture', { amount_to_capture: 200 });
+      assert.equal(second.json.status, 'succeeded');
+      assert.equal(second.json.amount_received, 500);
+      assert.equal(second.json.amount_capturable, 0);
+      const third = await act(id, 'capture', { amount_to_capture: 100 });
+      assert.equal(third.json.code, 'payment_state_invalid');
+    });
+
+    test('refunds: partial and multiple up to the captured amount, never above; capture after cancel refused', async () => {
+      const id = (await confirmWith(acquirerTestCards.approve, { amount: 1000 })).r.json.id;
+      const refund = (amount?: number) =>
+        t.request<{ id: string; status: string; amount: number; code?: string }>('POST', api('/v1/refunds'), {
+          body: { payment_intent: id, ...(amount ? { amount } : {}) },
+        });
+      assert.equal((await refund(600)).json.status, 'succeeded');
+      const over = await refund(401);
+      assert.equal(over.status, 400);
+      assert.equal(over.json.code, 'refund_amount_exceeded');
+      const rest = await refund();
+      assert.equal(rest.json.amount, 400);
+      assert.equal((await refund(1)).json.code, 'refund_amount_exceeded');
+      const listed = await t.request<{ data: { id: string }[] }>('GET', api(`/v1/refunds?payment_intent=${id}`));
+      assert.equal(listed.json.data.length, 2);
+      const got = await t.request<{ payment_intent: string }>('GET', api(`/v1/refunds/${rest.json.id}`));
+      assert.equal(got.json.payment_intent, id);
+
+      const held = (await confirmWith(acquirerTestCards.approve, { capture_method: 'manual' })).r.json.id;
+      assert.equal((await act(held, 'cancel')).json.status, 'canceled');
+      const late = await act(held, 'capture');
+      assert.equal(late.json.code, 'payment_state_invalid');
+    });
+
+    test('amounts in minor units with ISO 4217 exponents; unknown currencies and card data refused', async () => {
+      for (const currency of ['jpy', 'usd', 'kwd']) {
+        const r = await pay({ amount: 1050, currency });
+        assert.equal(r.status, 200, currency);
+        assert.equal(r.json.amount, 1050);
+      }
+      const bad: Array<[Record<string, unknown>, string, string]> = [
+        [{ amount: 100, currency: 'xyz' }, 'currency_invalid', 'currency'],
+        [{ amount: 0, currency: 'usd' }, 'amount_invalid', 'amount'],
+        [{ amount: 100, currency: 'usd', description: `card ${acquirerTestCards.approve}` }, 'request_invalid', 'description'],
+        [{ amount: 100, currency: 'usd', metadata: { note: acquirerTestCards.approve } }, 'request_invalid', 'metadata.note'],
+        [{ amount: '100', currency: 'usd' }, 'request_invalid', 'amount'],
+        [{ amount: 100, currency: 'usd', unknown: 1 }, 'request_invalid', 'unknown'],
+      ];
+      for (const [body, code, field] of bad) {
+        const r = await pay(body);
+        assert.equal(r.status, 400, JSON.stringify({ code, field }));
+        assert.equal(r.json.code, code);
+        assert.equal(r.json.field, field);
+        assert.ok(!r.text.includes(acquirerTestCards.approve), 'the card number is not echoed');
+      }
+    });
+
+    test('a token of another merchant, or none, is refused; another merchant cannot see the payment', async () => {
+      const missing = await pay({ amount: 100, currency: 'usd', payment_method: `tok_${'A'.repeat(22)}`, confirm: true });
+      assert.equal(missing.status, 400);
+      assert.equal(missing.json.code, 'payment_method_invalid');
+      const created = await t.request<{ id: string; api_key: { secret: string } }>('POST', api('/v1/merchants'), {
+        key: t.adminToken,
+        body: { name: 'Other shop' },
+      });
+      assert.equal(created.status, 201, created.text);
+      const otherKey = created.json.api_key.secret;
+      const mine = (await pay({ amount: 100, currency: 'usd' })).json.id;
+      const seen = await t.request<Payment>('GET', api(`/v1/payment_intents/${mine}`), { key: otherKey });
+      const none = await t.request<Payment>('GET', api(`/v1/payment_intents/pi_${'B'.repeat(22)}`), { key: otherKey });
+      assert.equal(seen.status, 404);
+      assert.equal(seen.json.code, none.json.code);
+      const list = await t.request<{ data: Payment[] }>('GET', api('/v1/payment_intents'), { key: otherKey });
+      assert.equal(list.json.data.length, 0);
+    });
+
+    test('lists filter by status and page with starting_after', async () => {
+      const a = (await pay({ amount: 111, currency: 'usd' })).json.id;
+      const b = (await pay({ amount: 112, currency: 'usd' })).json.id;
+      const page1 = await t.request<{ data: Payment[]; has_more: boolean }>(
+        'GET',
+        api('/v1/payment_intents?limit=1&status=requires_payment_method'),
+      );
+      assert.equal(page1.json.data[0]?.id, b);
+      assert.equal(page1.json.has_more, true);
+      const page2 = await t.request<{ data: Payment[] }>(
+        'GET',
+        api(`/v1/payment_intents?limit=1&status=requires_payment_method&starting_after=${b}`),
+      );
+      assert.equal(page2.json.data[0]?.id, a);
+      const bad = await t.request<Payment>('GET', api('/v1/payment_intents?status=nonsense'));
+      assert.equal(bad.status, 400);
+      assert.equal(bad.json.field, 'status');
+    });
+
+    test('the api database holds no card number or CVV', async () => {
+      const rows = await t.adminSql`
+        select row_to_json(p)::text as j from payments.payment_intents p
+        union all select row_to_json(a)::text from payments.attempts a
+        union all select row_to_json(r)::text from payments.refunds r
+        union all select row_to_json(i)::text from payments.idempotency_keys i`;
+      assert.ok(rows.length > 10);
+      const text = rows.map((r) => r['j'] as string).join('\n');
+      for (const pan of allTestPans) assert.ok(!text.includes(pan), 'no test card number in the api database');
+      assert.ok(!/"(cvv|cvc)"\s*:\s*"\d{3,4}"/.test(text), 'no CVV value');
+    });
+  });
+}

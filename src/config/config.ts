@@ -47,6 +47,9 @@ export interface Config {
   auditCheckpointSeconds: number;
   auditStream: 'none' | 'stdout' | 'file';
   auditStreamFile: string | undefined;
+  acquirerHangMs: number;
+  acquirerLatencyMs: number;
+  acquirerLatencySeed: number;
 }
 
 /** A bad setting: names the variable and what is wrong, never the value. */

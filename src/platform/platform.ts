@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { createTestAcquirer } from '../acquirers/test-acquirer.ts';
+import { acquirerClientIdentity, createTestAcquirer } from '../acquirers/test-acquirer.ts';
 import { type OpenAudit, openAudit, recordKeyCreation } from '../audit/open-audit.ts';
 import { registerAuditRoutes } from '../audit/routes.ts';
 import { registerAdminRoutes } from '../auth/admin-routes.ts';
@@ -314,7 +314,14 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     }
 
     if (roles.includes('acquirer')) {
-      const app = await createTestAcquirer(await serverOptions('acquirer', new Authorizer({})));
+      const app = await createTestAcquirer({
+        ...(await serverOptions(
+          'acquirer',
+          new Authorizer({ services: { [acquirerClientIdentity]: 'service-vault' } }),
+        )),
+        hangMs: config.acquirerHangMs,
+        latency: { maxMs: config.acquirerLatencyMs, seed: config.acquirerLatencySeed },
+      });
       apps.push({ role: 'acquirer', app, port: config.acquirerPort });
     }
 

@@ -109,7 +109,7 @@ export function registerAcquirerRoutes(
         });
         if (outcome.kind === 'trigger' && outcome.trigger === 'unknown') {
           // Recorded, then the connection drops before any answer: only a sync can tell the caller.
-          request.log.info({ authorization: recorded.id }, 'unknown-outcome trigger: connection dropped');
+          request.log.info({ authorization_id: recorded.id }, 'unknown-outcome trigger: connection dropped');
           reply.hijack();
           request.raw.socket.destroy();
           return;

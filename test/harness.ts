@@ -8,7 +8,7 @@ import postgres, { type Sql } from 'postgres';
 import { Agent, type Dispatcher, fetch } from 'undici';
 import type { AccessContext } from '../src/audit/events.ts';
 import { loadConfig } from '../src/config/config.ts';
-import type { ServiceRole } from '../src/keys/local-ca.ts';
+import { type LocalCa, openLocalCa, type ServiceRole } from '../src/keys/local-ca.ts';
 import { type RunningPlatform, startPlatform } from '../src/platform/platform.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { connectAs } from '../src/storage/database-target.ts';
@@ -27,10 +27,33 @@ export interface HttpResult<T = unknown> {
   json: T;
 }
 
-export interface TestPlatform {
-  backend: Backend;
+type RequestOptions = {
+  body?: unknown;
+  rawBody?: string;
+  key?: string | null;
+  headers?: Record<string, string>;
+  /** Another undici dispatcher, e.g. one presenting a client certificate. */
+  dispatcher?: Dispatcher;
+};
+
+type Request = <T = unknown>(method: string, url: string, options?: RequestOptions) => Promise<HttpResult<T>>;
+
+/** What every test platform offers, whichever roles it runs. */
+interface TestRoles {
   platform: RunningPlatform;
   dataDir: string;
+  /** The test acquirer's URL, when the platform runs that role (else empty). */
+  acquirerUrl: string;
+  /**
+   * An undici Agent that trusts the platform's CA and presents the certificate of
+   * spiffe://cardhold/<role>, issued by the platform's local CA or by `issuer` (a foreign CA). Closed
+   * with the platform.
+   */
+  serviceAgent(role: ServiceRole, issuer?: LocalCa): Promise<Agent>;
+}
+
+export interface TestPlatform extends TestRoles {
+  backend: Backend;
   vaultUrl: string;
   apiUrl: string;
   merchantId: string;
@@ -42,20 +65,120 @@ export interface TestPlatform {
   adminSql: Sql;
   /** Direct client of the external Redis (external backend only). */
   redis: Redis | undefined;
-  request<T = unknown>(
-    method: string,
-    url: string,
-    options?: {
-      body?: unknown;
-      rawBody?: string;
-      key?: string | null;
-      headers?: Record<string, string>;
-      /** Another undici dispatcher, e.g. one presenting a client certificate. */
-      dispatcher?: Dispatcher;
-    },
-  ): Promise<HttpResult<T>>;
+  /** Sends the demo merchant's secret key unless `key` says otherwise (null: no credential). */
+  request: Request;
   /** Stops the platform; `keepDataDir` leaves the embedded database for a restart on the same directory. */
   close(options?: { keepDataDir?: boolean }): Promise<void>;
+}
+
+/** The test acquirer alone: no database, no demo merchant. */
+export interface TestAcquirer extends TestRoles {
+  /** Sends no credential unless `key` is given; pass `dispatcher: await serviceAgent('vault')` for mTLS. */
+  request: Request;
+  close(): Promise<void>;
+}
+
+/** Ports picked by the system, a private data directory, verbose logs. */
+function baseEnv(dataDir: string, extra: Record<string, string> = {}): Record<string, string | undefined> {
+  return {
+    CARDHOLD_DATA_DIR: dataDir,
+    CARDHOLD_VAULT_PORT: '0',
+    CARDHOLD_API_PORT: '0',
+    CARDHOLD_ACQUIRER_PORT: '0',
+    CARDHOLD_VAULT_METRICS_PORT: '0',
+    CARDHOLD_API_METRICS_PORT: '0',
+    CARDHOLD_ACQUIRER_METRICS_PORT: '0',
+    CARDHOLD_LOG_LEVEL: 'debug',
+    CARDHOLD_PURGE_INTERVAL_SECONDS: '3600',
+    ...extra,
+  };
+}
+
+/** A logger writing to test-output/logs, which the global teardown scans for card data. */
+function testLogger(name: string, backend: Backend) {
+  const logFile = path.resolve(
+    'test-output',
+    'logs',
+    `${name}-${backend}-${process.pid}-${randomBytes(3).toString('hex')}.log`,
+  );
+  const logger = createLogger({
+    level: 'debug',
+    destination: pino.destination({ dest: logFile, sync: true, mkdir: true }),
+  });
+  return { logger, logFile };
+}
+
+function requester(agent: Agent, defaultKey: string | null): Request {
+  return async <T>(method: string, url: string, opts: RequestOptions = {}): Promise<HttpResult<T>> => {
+    const headers: Record<string, string> = { ...opts.headers };
+    const key = opts.key === undefined ? defaultKey : opts.key;
+    if (key !== null) headers['authorization'] = `Bearer ${key}`;
+    let body: string | undefined;
+    if (opts.rawBody !== undefined) body = opts.rawBody;
+    else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+    if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+    const response = await fetch(url, { method, headers, body, dispatcher: opts.dispatcher ?? agent });
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return {
+      status: response.status,
+      headers: response.headers as unknown as Headers,
+      text,
+      json: json as T,
+    };
+  };
+}
+
+/** Client-certificate agents for a platform's services; `close` ends every one it made. */
+function serviceAgents(dataDir: string, caPem: Buffer) {
+  const made: Agent[] = [];
+  return {
+    async agent(role: ServiceRole, issuer?: LocalCa): Promise<Agent> {
+      const issued = await (issuer ?? (await openLocalCa(dataDir))).certificate(role);
+      const agent = new Agent({
+        connect: { ca: caPem, cert: issued.certPem, key: issued.keyPem },
+        keepAliveTimeout: 1000,
+      });
+      made.push(agent);
+      return agent;
+    },
+    close: () => Promise.all(made.splice(0).map((agent) => agent.close())),
+  };
+}
+
+/**
+ * Starts the test acquirer alone on a random port with a private data directory (its certificate from
+ * a local CA there), through the same platform start-up as the full platform. Fast: no database.
+ */
+export async function startTestAcquirer(
+  name: string,
+  options: { env?: Record<string, string> } = {},
+): Promise<TestAcquirer> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'cardhold-test-'));
+  const config = loadConfig(baseEnv(dataDir, options.env) as Record<string, string>);
+  const { logger } = testLogger(name, 'embedded');
+  const platform = await startPlatform({ config, roles: ['acquirer'], logger });
+  const ca = await readFile(platform.caFile);
+  const agent = new Agent({ connect: { ca }, keepAliveTimeout: 1000 });
+  const agents = serviceAgents(dataDir, ca);
+  return {
+    platform,
+    dataDir,
+    acquirerUrl: platform.urls.acquirer ?? '',
+    serviceAgent: agents.agent,
+    request: requester(agent, null),
+    async close() {
+      await platform.close();
+      await agents.close();
+      await agent.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /**
@@ -69,18 +192,7 @@ export async function startTestPlatform(
   options: { roles?: ServiceRole[]; env?: Record<string, string>; dataDir?: string } = {},
 ): Promise<TestPlatform> {
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'cardhold-test-')));
-  const env: Record<string, string | undefined> = {
-    CARDHOLD_DATA_DIR: dataDir,
-    CARDHOLD_VAULT_PORT: '0',
-    CARDHOLD_API_PORT: '0',
-    CARDHOLD_ACQUIRER_PORT: '0',
-    CARDHOLD_VAULT_METRICS_PORT: '0',
-    CARDHOLD_API_METRICS_PORT: '0',
-    CARDHOLD_ACQUIRER_METRICS_PORT: '0',
-    CARDHOLD_LOG_LEVEL: 'debug',
-    CARDHOLD_PURGE_INTERVAL_SECONDS: '3600',
-    ...options.env,
-  };
+  const env = baseEnv(dataDir, options.env);
   let databaseName: string | undefined;
   let dropDatabase: (() => Promise<void>) | undefined;
   if (backend === 'external') {
@@ -100,15 +212,7 @@ export async function startTestPlatform(
     };
   }
   const config = loadConfig(env as Record<string, string>);
-  const logFile = path.resolve(
-    'test-output',
-    'logs',
-    `${name}-${backend}-${process.pid}-${randomBytes(3).toString('hex')}.log`,
-  );
-  const logger = createLogger({
-    level: 'debug',
-    destination: pino.destination({ dest: logFile, sync: true, mkdir: true }),
-  });
+  const { logger, logFile } = testLogger(name, backend);
   const platform = await startPlatform({
     config,
     roles: options.roles ?? ['vault', 'api'],
@@ -117,6 +221,7 @@ export async function startTestPlatform(
   });
   const ca = await readFile(platform.caFile);
   const agent = new Agent({ connect: { ca }, keepAliveTimeout: 1000 });
+  const agents = serviceAgents(dataDir, ca);
 
   const target = platform.services.databaseTarget;
   if (!target) throw new Error('no database target');
@@ -143,6 +248,8 @@ export async function startTestPlatform(
     dataDir,
     vaultUrl: platform.urls.vault ?? '',
     apiUrl: platform.urls.api ?? '',
+    acquirerUrl: platform.urls.acquirer ?? '',
+    serviceAgent: agents.agent,
     merchantId: demo.merchant.id,
     access: {
       merchantId: demo.merchant.id,
@@ -153,45 +260,14 @@ export async function startTestPlatform(
     adminToken,
     adminSql,
     redis,
-    async request<T>(
-      method: string,
-      url: string,
-      opts: {
-        body?: unknown;
-        rawBody?: string;
-        key?: string | null;
-        headers?: Record<string, string>;
-        dispatcher?: Dispatcher;
-      } = {},
-    ): Promise<HttpResult<T>> {
-      const headers: Record<string, string> = { ...opts.headers };
-      const key = opts.key === undefined ? demo.apiKey.secret.expose() : opts.key;
-      if (key !== null) headers['authorization'] = `Bearer ${key}`;
-      let body: string | undefined;
-      if (opts.rawBody !== undefined) body = opts.rawBody;
-      else if (opts.body !== undefined) body = JSON.stringify(opts.body);
-      if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
-      const response = await fetch(url, { method, headers, body, dispatcher: opts.dispatcher ?? agent });
-      const text = await response.text();
-      let json: unknown;
-      try {
-        json = text ? JSON.parse(text) : undefined;
-      } catch {
-        json = undefined;
-      }
-      return {
-        status: response.status,
-        headers: response.headers as unknown as Headers,
-        text,
-        json: json as T,
-      };
-    },
+    request: requester(agent, demo.apiKey.secret.expose()),
     async close(closeOptions = {}) {
       await dumpAuditTrail(adminSql, `${path.basename(logFile, '.log')}.jsonl`, [
         demo.apiKey.secret.expose(),
         adminToken,
       ]);
       await platform.close();
+      await agents.close();
       await agent.close();
       await adminSql.end();
       redis?.disconnect();

@@ -70,6 +70,14 @@ const expectedAccess: Record<string, Permission | 'public' | 'session'> = {
   'api POST /v1/refunds': 'refunds:write',
   'api GET /v1/refunds': 'payments:read',
   'api GET /v1/refunds/:id': 'payments:read',
+  'acquirer POST /v1/authorizations': 'acquirer:transact',
+  'acquirer GET /v1/authorizations': 'acquirer:transact',
+  'acquirer GET /v1/authorizations/:id': 'acquirer:transact',
+  'acquirer POST /v1/authorizations/:id/captures': 'acquirer:transact',
+  'acquirer POST /v1/authorizations/:id/void': 'acquirer:transact',
+  'acquirer POST /v1/authorizations/:id/refunds': 'acquirer:transact',
+  'acquirer GET /healthz': 'public',
+  'acquirer GET /readyz': 'public',
 };
 
 function expectedFor(
@@ -92,6 +100,7 @@ function concretePath(url: string): string {
     .replace(/^\/v1\/operators\/:id/, `/v1/operators/${id('opr')}`)
     .replace(/^\/v1\/payment_intents\/:id/, `/v1/payment_intents/${id('pi')}`)
     .replace(/^\/v1\/refunds\/:id/, `/v1/refunds/${id('re')}`)
+    .replace(/^\/v1\/authorizations\/:id/, `/v1/authorizations/${id('aqa')}`)
     .replace(':keyId', id('key'))
     .replace('/docs/static/*', '/docs/static/index.html')
     .replace(/\*$/, '');
@@ -171,6 +180,7 @@ describe('authorization: every role against every route (embedded)', () => {
   before(async () => {
     idp = await startIdentityProvider();
     t = await startTestPlatform('embedded', 'authorization', {
+      roles: ['vault', 'api', 'acquirer'],
       env: {
         CARDHOLD_RATE_LIMIT_SIGN_IN_PER_MINUTE: '1000',
         CARDHOLD_OIDC_ISSUER: ISSUER,
@@ -249,6 +259,15 @@ describe('authorization: every role against every route (embedded)', () => {
         connect: { ca: ca.caPem, cert: apiCertificate.certPem, key: apiCertificate.keyPem },
       }),
     });
+    const vaultCertificate = await ca.certificate('vault');
+    credentials.set('vault service certificate', {
+      key: null,
+      headers: {},
+      role: 'service-vault',
+      dispatcher: new Agent({
+        connect: { ca: ca.caPem, cert: vaultCertificate.certPem, key: vaultCertificate.keyPem },
+      }),
+    });
   });
   after(async () => {
     await t?.close();
@@ -286,7 +305,11 @@ describe('authorization: every role against every route (embedded)', () => {
 
   test("each credential is allowed exactly where its role holds the route's permission", async () => {
     const apps = t.platform.services.apps ?? {};
-    const base: Partial<Record<ServiceRole, string>> = { vault: t.vaultUrl, api: t.apiUrl };
+    const base: Partial<Record<ServiceRole, string>> = {
+      vault: t.vaultUrl,
+      api: t.apiUrl,
+      acquirer: t.acquirerUrl,
+    };
     const failures: string[] = [];
     let requests = 0;
     for (const [role, app] of Object.entries(apps) as [ServiceRole, NonNullable<(typeof apps)['vault']>][]) {

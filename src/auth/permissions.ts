@@ -19,6 +19,8 @@ export const permissions = [
   'users:admin',
   'merchants:admin',
   'merchants:read',
+  // The test acquirer's API: only the vault (its forward proxy) sends it card data.
+  'acquirer:transact',
 ] as const;
 
 export type Permission = (typeof permissions)[number];
@@ -46,6 +48,7 @@ export const roleNames = [
   'operator-reveal',
   'security-admin',
   'service-api',
+  'service-vault',
 ] as const;
 
 export type RoleName = (typeof roleNames)[number];
@@ -70,6 +73,8 @@ export const rolePermissions: Record<RoleName, readonly Permission[]> = {
   'operator-reveal': ['merchants:read', 'tokens:read', 'tokens:reveal'],
   'security-admin': ['merchants:read', 'merchants:admin', 'keys:admin', 'audit:read', 'users:admin'],
   'service-api': ['tokens:read', 'cvv:use', 'forward:use'],
+  // The vault's mTLS identity, as the acquirer sees it: it transacts and does nothing else.
+  'service-vault': ['acquirer:transact'],
 };
 
 export function permissionsOf(roles: readonly RoleName[]): Set<Permission> {

@@ -54,6 +54,9 @@ export interface Config {
   connectors: string | undefined;
   routingRules: string | undefined;
   reconcileIntervalSeconds: number;
+  acquirerHangMs: number;
+  acquirerLatencyMs: number;
+  acquirerLatencySeed: number;
 }
 
 /** A bad setting: names the variable and what is wrong, never the value. */

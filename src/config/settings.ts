@@ -356,6 +356,32 @@ export const settings = {
     max: 3600,
     description: 'How often the api settles payment attempts whose outcome is unknown.',
   },
+  acquirerHangMs: {
+    env: 'CARDHOLD_ACQUIRER_HANG_MS',
+    type: 'integer',
+    default: 60_000,
+    min: 0,
+    max: 600_000,
+    description:
+      "How long the test acquirer holds a request with its timeout test card open before answering 504 (docs/test-acquirer.md); set it above the caller's timeout.",
+  },
+  acquirerLatencyMs: {
+    env: 'CARDHOLD_ACQUIRER_LATENCY_MS',
+    type: 'integer',
+    default: 0,
+    min: 0,
+    max: 60_000,
+    description:
+      'Largest latency the test acquirer adds to each API request: a pseudo-random 0 to this many milliseconds, the same sequence for the same seed.',
+  },
+  acquirerLatencySeed: {
+    env: 'CARDHOLD_ACQUIRER_LATENCY_SEED',
+    type: 'integer',
+    default: 1,
+    min: 0,
+    max: 4_294_967_295,
+    description: "Seed of the test acquirer's latency sequence (CARDHOLD_ACQUIRER_LATENCY_MS).",
+  },
 } as const satisfies Record<string, SettingDefinition>;
 
 export type SettingName = keyof typeof settings;

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { acquirerTestCards, allTestPans, testCvvs } from '../../test/fixtures/cards.ts';
 import { backends, futureYear, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
 import { CvvSlots } from '../vault/cvv-slots.ts';
-import { allowedActions, paymentActions, type PaymentStatus } from './payment-status.ts';
+import { allowedActions, type PaymentStatus, paymentActions } from './payment-status.ts';
 
 interface Payment {
   id: string;
@@ -319,7 +319,9 @@ for (const backend of backends()) {
           assert.equal(before.json.status, status);
           let r: Awaited<ReturnType<typeof act>>;
           if (action === 'refund') {
-            r = (await t.request('POST', api('/v1/refunds'), { body: { payment_intent: id, amount: 400 } })) as never;
+            r = (await t.request('POST', api('/v1/refunds'), {
+              body: { payment_intent: id, amount: 400 },
+            })) as never;
           } else if (action === 'confirm' && status === 'requires_payment_method') {
             const { token } = await tokenize(acquirerTestCards.approve, { cvv: false });
             r = await act(id, 'confirm', { payment_method: token });
@@ -347,7 +349,8 @@ for (const backend of backends()) {
     }
 
     test('captures: partial and multiple up to the authorization, never above; none after the final one', async () => {
-      const id = (await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', amount: 1000 })).r.json.id;
+      const id = (await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', amount: 1000 })).r
+        .json.id;
       const above = await act(id, 'capture', { amount_to_capture: 1001 });
       assert.equal(above.status, 400);
       assert.equal(above.json.code, 'capture_amount_exceeded');
@@ -376,7 +379,10 @@ for (const backend of backends()) {
       const rest = await refund();
       assert.equal(rest.json.amount, 400);
       assert.equal((await refund(1)).json.code, 'refund_amount_exceeded');
-      const listed = await t.request<{ data: { id: string }[] }>('GET', api(`/v1/refunds?payment_intent=${id}`));
+      const listed = await t.request<{ data: { id: string }[] }>(
+        'GET',
+        api(`/v1/refunds?payment_intent=${id}`),
+      );
       assert.equal(listed.json.data.length, 2);
       const got = await t.request<{ payment_intent: string }>('GET', api(`/v1/refunds/${rest.json.id}`));
       assert.equal(got.json.payment_intent, id);
@@ -396,8 +402,16 @@ for (const backend of backends()) {
       const bad: Array<[Record<string, unknown>, string, string]> = [
         [{ amount: 100, currency: 'xyz' }, 'currency_invalid', 'currency'],
         [{ amount: 0, currency: 'usd' }, 'amount_invalid', 'amount'],
-        [{ amount: 100, currency: 'usd', description: `card ${acquirerTestCards.approve}` }, 'request_invalid', 'description'],
-        [{ amount: 100, currency: 'usd', metadata: { note: acquirerTestCards.approve } }, 'request_invalid', 'metadata.note'],
+        [
+          { amount: 100, currency: 'usd', description: `card ${acquirerTestCards.approve}` },
+          'request_invalid',
+          'description',
+        ],
+        [
+          { amount: 100, currency: 'usd', metadata: { note: acquirerTestCards.approve } },
+          'request_invalid',
+          'metadata.note',
+        ],
         [{ amount: '100', currency: 'usd' }, 'request_invalid', 'amount'],
         [{ amount: 100, currency: 'usd', unknown: 1 }, 'request_invalid', 'unknown'],
       ];
@@ -411,18 +425,29 @@ for (const backend of backends()) {
     });
 
     test('a token of another merchant, or none, is refused; another merchant cannot see the payment', async () => {
-      const missing = await pay({ amount: 100, currency: 'usd', payment_method: `tok_${'A'.repeat(22)}`, confirm: true });
+      const missing = await pay({
+        amount: 100,
+        currency: 'usd',
+        payment_method: `tok_${'A'.repeat(22)}`,
+        confirm: true,
+      });
       assert.equal(missing.status, 400);
       assert.equal(missing.json.code, 'payment_method_invalid');
-      const created = await t.request<{ id: string; api_key: { secret: string } }>('POST', api('/v1/merchants'), {
-        key: t.adminToken,
-        body: { name: 'Other shop' },
-      });
+      const created = await t.request<{ id: string; api_key: { secret: string } }>(
+        'POST',
+        api('/v1/merchants'),
+        {
+          key: t.adminToken,
+          body: { name: 'Other shop' },
+        },
+      );
       assert.equal(created.status, 201, created.text);
       const otherKey = created.json.api_key.secret;
       const mine = (await pay({ amount: 100, currency: 'usd' })).json.id;
       const seen = await t.request<Payment>('GET', api(`/v1/payment_intents/${mine}`), { key: otherKey });
-      const none = await t.request<Payment>('GET', api(`/v1/payment_intents/pi_${'B'.repeat(22)}`), { key: otherKey });
+      const none = await t.request<Payment>('GET', api(`/v1/payment_intents/pi_${'B'.repeat(22)}`), {
+        key: otherKey,
+      });
       assert.equal(seen.status, 404);
       assert.equal(seen.json.code, none.json.code);
       const list = await t.request<{ data: Payment[] }>('GET', api('/v1/payment_intents'), { key: otherKey });
@@ -456,7 +481,8 @@ for (const backend of backends()) {
         union all select row_to_json(i)::text from payments.idempotency_keys i`;
       assert.ok(rows.length > 10);
       const text = rows.map((r) => r['j'] as string).join('\n');
-      for (const pan of allTestPans) assert.ok(!text.includes(pan), 'no test card number in the api database');
+      for (const pan of allTestPans)
+        assert.ok(!text.includes(pan), 'no test card number in the api database');
       assert.ok(!/"(cvv|cvc)"\s*:\s*"\d{3,4}"/.test(text), 'no CVV value');
     });
   });

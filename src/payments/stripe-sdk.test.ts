@@ -27,9 +27,13 @@ describe('the official stripe SDK against cardhold', () => {
   });
 
   const tokenize = async (pan: string) => {
-    const r = await t.request<{ token: { id: string }; cvv_slot: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
-      body: { pan, exp_month: 12, exp_year: futureYear, cvv: testCvvs.three },
-    });
+    const r = await t.request<{ token: { id: string }; cvv_slot: { id: string } }>(
+      'POST',
+      `${t.vaultUrl}/v1/tokens`,
+      {
+        body: { pan, exp_month: 12, exp_year: futureYear, cvv: testCvvs.three },
+      },
+    );
     assert.equal(r.status, 201);
     return { token: r.json.token.id, slot: r.json.cvv_slot.id };
   };

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { Connector } from '../acquirers/connector.ts';
 import { parseConnectorSpecs, parseRoutingRules, Router } from '../acquirers/routing.ts';
-import { createTestAcquirer } from '../acquirers/test-acquirer.ts';
+import { acquirerClientIdentity, createTestAcquirer } from '../acquirers/test-acquirer.ts';
 import { TestAcquirerConnector } from '../acquirers/test-acquirer-connector.ts';
 import { type OpenAudit, openAudit, recordKeyCreation } from '../audit/open-audit.ts';
 import { registerAuditRoutes } from '../audit/routes.ts';
@@ -356,7 +356,14 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     }
 
     if (roles.includes('acquirer')) {
-      const app = await createTestAcquirer(await serverOptions('acquirer', new Authorizer({})));
+      const app = await createTestAcquirer({
+        ...(await serverOptions(
+          'acquirer',
+          new Authorizer({ services: { [acquirerClientIdentity]: 'service-vault' } }),
+        )),
+        hangMs: config.acquirerHangMs,
+        latency: { maxMs: config.acquirerLatencyMs, seed: config.acquirerLatencySeed },
+      });
       apps.push({ role: 'acquirer', app, port: config.acquirerPort });
     }
 

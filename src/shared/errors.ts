@@ -115,6 +115,16 @@ export const errorCatalog = {
     title: 'A request with this idempotency key is still being processed',
   },
   internal_error: { status: 500, title: 'Internal error' },
+  // The test acquirer (src/acquirers/): its ledger's refusals and its triggered failures.
+  authorization_not_found: { status: 404, title: 'No such authorization' },
+  invalid_state: { status: 409, title: 'The authorization is not in a state that allows this' },
+  amount_exceeds_authorized: {
+    status: 422,
+    title: 'The captures would exceed the authorized amount',
+  },
+  amount_exceeds_captured: { status: 422, title: 'The refunds would exceed the captured amount' },
+  acquirer_unavailable: { status: 503, title: 'The acquirer is unavailable' },
+  acquirer_timeout: { status: 504, title: 'The acquirer did not answer in time' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalog;

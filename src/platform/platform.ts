@@ -333,6 +333,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
           new Authorizer({
             trail: audit.trail,
             adminToken,
+            // Merchants' secret keys, for payments, refunds and webhooks.
+            apiKeys: new ApiKeyVerifier(sql, config.apiKeyCacheSeconds),
             bearerTokens: bearerTokenAuthenticator({ operators, oidc }),
           }),
         )),

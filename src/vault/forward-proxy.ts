@@ -6,11 +6,12 @@ import { CardholdError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { redactPans } from '../shared/pan-detect.ts';
 import type { CvvSlots } from './cvv-slots.ts';
-import { type CardValues, encodingFor, placeholdersIn, render } from './forward-template.ts';
+import { type CardValues, encodingFor, placeholders, placeholdersIn, render } from './forward-template.ts';
 import type { RevealedCard, TokenService } from './token-service.ts';
 
 export interface ForwardRequest {
-  token: string;
+  /** Needed only when the template has placeholders (captures, refunds and status queries have none). */
+  token?: string | undefined;
   cvvSlot?: string | undefined;
   method: 'POST' | 'PUT' | 'PATCH' | 'GET' | 'DELETE';
   url: string;
@@ -142,15 +143,26 @@ export class ForwardProxy {
         detail: 'A CVV slot was named but the template does not use {{card.cvv}}',
       });
     }
+    if (used.size === 0) {
+      // No card data in it: a capture, a refund or a status query goes out as it is, and no card is opened.
+      return { ...(await this.#send(req, noCard)), cvvSlot: null };
+    }
+    const token = req.token;
+    if (!token) {
+      throw new CardholdError('forward_template_invalid', {
+        field: 'token',
+        detail: 'The template has placeholders: name the token to fill them from',
+      });
+    }
     const target = new URL(req.url);
     // Recorded before the card is opened: a forward that is not on record does not happen.
-    const card = await this.#tokens.openForForward(ctx, req.token, `${target.origin}${target.pathname}`);
+    const card = await this.#tokens.openForForward(ctx, token, `${target.origin}${target.pathname}`);
     const send = (cvv: string) => this.#send(req, cardValues(card, cvv));
     if (!req.cvvSlot) return { ...(await send('')), cvvSlot: null };
 
     const slotId = req.cvvSlot;
     let destroyed = false;
-    const result = await this.#cvvSlots.consume(ctx, slotId, req.token, async (cvv) => {
+    const result = await this.#cvvSlots.consume(ctx, slotId, token, async (cvv) => {
       const sent = await send(cvv.expose().toString('utf8'));
       const status = sent.response?.status ?? 0;
       const definitive = sent.outcome === 'answered' && status < 500;
@@ -224,6 +236,9 @@ function parseTarget(value: string): URL | undefined {
   if (url.protocol !== 'https:' || url.username || url.password) return undefined;
   return url;
 }
+
+/** Never substituted (a template without placeholders), but typed like the real thing. */
+const noCard = Object.fromEntries(placeholders.map((p) => [p, ''])) as CardValues;
 
 function cardValues(card: RevealedCard, cvv: string): CardValues {
   const month = String(card.expMonth);

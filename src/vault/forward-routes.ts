@@ -12,7 +12,12 @@ import { CvvSlotParams } from './schemas.ts';
 
 const ForwardBody = Type.Object(
   {
-    token: Type.String({ pattern: tokenIdPattern }),
+    token: Type.Optional(
+      Type.String({
+        pattern: tokenIdPattern,
+        description: 'The card to fill the placeholders from; a request without placeholders needs none',
+      }),
+    ),
     cvv_slot: Type.Optional(Type.String({ pattern: cvvSlotIdPattern })),
     request: Type.Object(
       {

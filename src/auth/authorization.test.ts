@@ -57,6 +57,9 @@ const expectedAccess: Record<string, Permission | 'public' | 'session'> = {
   'api GET /v1/admin/audit/records': 'audit:read',
   'api GET /healthz': 'public',
   'api GET /readyz': 'public',
+  'vault GET /v1/keys/seal-status': 'keys:admin',
+  'vault POST /v1/keys/unseal': 'keys:admin',
+  'vault POST /v1/keys/seal': 'keys:admin',
 };
 
 function expectedFor(

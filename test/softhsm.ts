@@ -37,3 +37,23 @@ export async function initSoftHsmToken(label = 'cardhold-test'): Promise<SoftHsm
   process.env['SOFTHSM2_CONF'] = conf;
   return { label, pin, env, remove: () => rm(dir, { recursive: true, force: true }) };
 }
+
+/** Opens the token with the pkcs11 provider and creates master key version 1 in it. */
+export async function createSoftHsmMasterKey(token: SoftHsmToken, environment: 'development' | 'production') {
+  const { Pkcs11KeyProvider } = await import('../src/keys/pkcs11-key-provider.ts');
+  const provider = await Pkcs11KeyProvider.open(
+    {
+      library: SOFTHSM_LIBRARY,
+      tokenLabel: token.label,
+      pin: token.pin,
+      keyLabel: 'cardhold-master',
+      environment,
+    },
+    false,
+  );
+  try {
+    return provider.createMasterKey();
+  } finally {
+    await provider.close();
+  }
+}

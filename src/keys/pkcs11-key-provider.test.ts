@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { testCards } from '../../test/fixtures/cards.ts';
 import { backends, startTestPlatform } from '../../test/harness.ts';
 import {
+  createSoftHsmMasterKey,
   initSoftHsmToken,
   SOFTHSM_LIBRARY,
   type SoftHsmToken,
@@ -78,18 +79,7 @@ for (const backend of backends()) {
   describe(`vault on a pkcs11 key provider (${backend})`, { skip }, () => {
     test('tokenizes, restarts on the same token and database, and reads its old tokens in full', async () => {
       const token = await initSoftHsmToken('cardhold-vault');
-      const setup = await Pkcs11KeyProvider.open(
-        {
-          library: SOFTHSM_LIBRARY,
-          tokenLabel: token.label,
-          pin: token.pin,
-          keyLabel: 'cardhold-master',
-          environment: 'development',
-        },
-        false,
-      );
-      setup.createMasterKey();
-      await setup.close();
+      await createSoftHsmMasterKey(token, 'development');
       const env = {
         CARDHOLD_KEY_PROVIDER: 'pkcs11',
         CARDHOLD_PKCS11_TOKEN_LABEL: token.label,

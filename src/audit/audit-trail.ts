@@ -46,7 +46,8 @@ export interface LaneWriter {
 export interface AuditTrailOptions {
   sql: Sql;
   service: 'vault' | 'api' | 'acquirer' | 'cli';
-  hashKey: { key: KeyObject; version: number };
+  /** Undefined while the key provider is sealed (see `useHashKey`). */
+  hashKey: { key: KeyObject; version: number } | undefined;
   lanes: number;
   logger: Logger;
   sink?: AuditSink | undefined;
@@ -64,7 +65,7 @@ export interface AuditTrailOptions {
 export class AuditTrail {
   readonly service: AuditTrailOptions['service'];
   readonly #sql: Sql;
-  readonly #hashKey: AuditTrailOptions['hashKey'];
+  #hashKey: AuditTrailOptions['hashKey'];
   readonly #logger: Logger;
   readonly #sink: AuditSink | undefined;
   readonly #observers: AuditObserver[] = [];
@@ -108,7 +109,13 @@ export class AuditTrail {
 
   /** A keyed hash for a sensitive value that an investigator may need to correlate (never the value). */
   keyedHash(value: string): string {
-    return keyedHash(this.#hashKey, value);
+    // While the key provider is sealed there is no hash key: the value is dropped, never stored plain.
+    return this.#hashKey ? keyedHash(this.#hashKey, value) : 'unhashed-while-sealed';
+  }
+
+  /** Sets the hash key once a sealed key provider is unsealed. */
+  useHashKey(key: { key: KeyObject; version: number }): void {
+    this.#hashKey = key;
   }
 
   /** The origin of the service's own actions: its host and process. */

@@ -50,6 +50,10 @@ export const auditActions = {
   'audit.initialize': 'The audit trail was initialized',
   'audit.start': 'Audit logging started',
   'audit.stop': 'Audit logging stopped',
+  // 10.2.1.2 and PCI DSS 3.6.1.2, 3.7.6: custodians' shares (never the share itself) and the seal state.
+  'key.unseal_share': 'A custodian submitted an unseal share',
+  'key.unsealed': 'The key provider was unsealed',
+  'key.sealed': 'The key provider was sealed',
 } as const;
 
 export type AuditAction = keyof typeof auditActions;

@@ -2,7 +2,7 @@ import type { Sql } from 'postgres';
 import type { Config } from '../config/config.ts';
 import type { RoleMetrics } from '../http/metrics.ts';
 import type { KeyCreatedHook } from '../keys/key-hierarchy.ts';
-import type { KeyProvider } from '../keys/key-provider.ts';
+import { isSealable, type KeyProvider } from '../keys/key-provider.ts';
 import type { Logger } from '../shared/logger.ts';
 import { withTimeout } from '../shared/with-timeout.ts';
 import { openCheckpointSigner, openHashKey } from './audit-keys.ts';
@@ -37,11 +37,10 @@ export async function openAudit(options: {
 }): Promise<OpenAudit> {
   const announce = options.announce ?? true;
   const { sql, provider, service, config, logger, metrics } = options;
-  const hashKey = await openHashKey(sql, provider);
   const trail = new AuditTrail({
     sql,
     service,
-    hashKey,
+    hashKey: undefined,
     lanes: config.auditLanes,
     logger,
     sink: openAuditSink(config.auditStream, config.auditStreamFile),
@@ -62,10 +61,13 @@ export async function openAudit(options: {
     origin: trail.selfOrigin,
     ...(details ? { details } : {}),
   });
-  if (hashKey.created) await trail.record(self('audit.initialize', { hash_key_version: hashKey.version }));
 
   let checkpointer: Checkpointer | undefined;
-  if (options.signCheckpoints) {
+  const openKeys = async () => {
+    const hashKey = await openHashKey(sql, provider);
+    trail.useHashKey(hashKey);
+    if (hashKey.created) await trail.record(self('audit.initialize', { hash_key_version: hashKey.version }));
+    if (!options.signCheckpoints) return;
     const { signer, created } = await openCheckpointSigner(sql, provider);
     if (created) await trail.record(self('audit_key.create', { signing_key_version: signer.version }));
     checkpointer = new Checkpointer({
@@ -82,6 +84,17 @@ export async function openAudit(options: {
     const counter = checkpointer;
     trail.observe({ recorded: () => counter.noteRecord(), writeFailed: () => undefined });
     checkpointer.start();
+  };
+  // A sealed key provider cannot open the hash and signing keys yet. The trail still records (records
+  // of unseal submissions need no key: a refused credential's keyed hash is dropped, not stored plain);
+  // the keys open on unseal, and the first checkpoint then signs what was recorded while sealed.
+  if (provider.sealed && isSealable(provider)) {
+    provider.whenUnsealed().then(openKeys, (error: unknown) => {
+      logger.error({ err: { message: String(error) } }, 'audit keys did not open after unseal');
+    });
+    // A failure here after unseal is a control failure: checkpoints stop until a restart.
+  } else {
+    await openKeys();
   }
   if (announce) {
     await trail.record(self('audit.start', { lanes: config.auditLanes }));
@@ -90,7 +103,9 @@ export async function openAudit(options: {
 
   return {
     trail,
-    checkpointer,
+    get checkpointer() {
+      return checkpointer;
+    },
     close: async () => {
       // Bounded: with the database gone, shutdown must not wait for connection timeouts.
       if (announce) {

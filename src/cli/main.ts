@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { userInfo } from 'node:os';
+import path from 'node:path';
 import { Command } from 'commander';
 import type { Sql } from 'postgres';
 import { loadPublicSigningKeys } from '../audit/audit-keys.ts';
@@ -14,8 +15,10 @@ import { Operators, operatorRoles } from '../auth/operators/operators.ts';
 import { roleNames, rolePermissions } from '../auth/permissions.ts';
 import type { Scope } from '../auth/scopes.ts';
 import { ConfigError, describeConfig } from '../config/config.ts';
+import { type ControlRequest, findControlSockets, sendControl } from '../keys/control-socket.ts';
 import type { KeyProvider } from '../keys/key-provider.ts';
-import { openKeyProvider } from '../keys/open-key-provider.ts';
+import { initSealedKey } from '../keys/local-sealed-key-provider.ts';
+import { openKeyProvider, pkcs11Options, sealedKeyFile } from '../keys/open-key-provider.ts';
 import { version } from '../platform/version.ts';
 import { migrate } from '../storage/migrate.ts';
 import { openAdminDatabase } from './admin-database.ts';
@@ -368,6 +371,95 @@ keysCommand
     });
   });
 
+// Key provider ceremonies and seal controls (docs/keys.md). `keys unseal|seal|seal-status` talk to the
+// running processes' control sockets in the data directory; the actor is the person at the host.
+const custodian = () => process.env['SUDO_USER'] || userInfo().username;
+
+keysCommand
+  .command('init')
+  .description(
+    'local-sealed: create the master key and split its unseal secret into --shares, --threshold of which unseal it; each share is printed once',
+  )
+  .requiredOption('--shares <n>', 'how many custodians hold a share')
+  .requiredOption('--threshold <k>', 'how many shares unseal the key (at least 2)')
+  .action(async (options: { shares: string; threshold: string }) => {
+    const config = configOrExit();
+    const file = sealedKeyFile(config);
+    const { shares, sealId } = await initSealedKey({
+      file,
+      shares: Number(options.shares),
+      threshold: Number(options.threshold),
+      environment: config.mode,
+    });
+    process.stdout.write(
+      `cardhold: ${config.mode} master key sealed in ${file} (seal ${sealId}); ${options.threshold} of ${options.shares} shares unseal it.\n` +
+        'Give each share to a different custodian now. They are shown once and stored nowhere.\n\n',
+    );
+    shares.forEach((share, i) => {
+      process.stdout.write(`custodian ${i + 1}: ${share}\n`);
+    });
+  });
+
+keysCommand
+  .command('init-hsm')
+  .description(
+    'pkcs11: create the master key inside the HSM token (--rotate: a new version that wraps from now on)',
+  )
+  .option('--rotate', 'add a new master key version when one exists')
+  .action(async (options: { rotate?: boolean }) => {
+    const config = configOrExit();
+    const { Pkcs11KeyProvider } = await import('../keys/pkcs11-key-provider.ts');
+    const provider = await Pkcs11KeyProvider.open(pkcs11Options(config), false);
+    try {
+      if (provider.versions.length > 0 && !options.rotate) {
+        throw new Error(
+          `the token already holds master key versions ${provider.versions.join(', ')}; use --rotate`,
+        );
+      }
+      const version = provider.createMasterKey();
+      process.stdout.write(
+        `cardhold: master key version ${version} created in the token (AES-256, sensitive, non-extractable)\n`,
+      );
+    } finally {
+      await provider.close();
+    }
+  });
+
+async function toControlSockets(request: Omit<ControlRequest, 'user'>): Promise<void> {
+  const sockets = await findControlSockets(configOrExit().dataDir);
+  if (sockets.length === 0)
+    throw new Error('no running cardhold process with a sealed key provider was found here');
+  for (const socket of sockets) {
+    const answer = await sendControl(socket, { ...request, user: custodian() });
+    const name = path.basename(socket, '.sock');
+    if (answer.ok) process.stdout.write(`${name}: ${JSON.stringify(answer.status)}\n`);
+    else {
+      process.stderr.write(`${name}: refused (${answer.code}): ${answer.detail}\n`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+keysCommand
+  .command('unseal')
+  .description(
+    "submit this custodian's share (read from standard input, never an argument) to the running processes",
+  )
+  .action(async () => {
+    const share = (await readStdin()).trim();
+    await toControlSockets({ op: 'unseal', share });
+  });
+
+keysCommand
+  .command('seal')
+  .description('seal the running processes now (emergency): card data stops until custodians unseal again')
+  .action(() => toControlSockets({ op: 'seal' }));
+
+keysCommand
+  .command('seal-status')
+  .description('whether the running processes are sealed, and how many shares they hold')
+  .action(() => toControlSockets({ op: 'status' }));
+
 program
   .command('roles')
   .description('the roles and the permissions each holds')
@@ -381,7 +473,7 @@ function printJson(value: unknown): void {
 }
 
 async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) throw new Error('pipe the password on standard input (it is never an argument)');
+  if (process.stdin.isTTY) throw new Error('pipe the secret on standard input (it is never an argument)');
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');

@@ -22,7 +22,7 @@ export interface Config {
   apiDatabaseUrl: Secret<string> | undefined;
   databasePoolSize: number;
   redisUrl: Secret<string> | undefined;
-  keyProvider: 'local';
+  keyProvider: 'local' | 'local-sealed' | 'pkcs11' | 'aws-kms';
   tlsDir: string | undefined;
   logLevel: string;
   logFile: string | undefined;
@@ -57,6 +57,16 @@ export interface Config {
   acquirerHangMs: number;
   acquirerLatencyMs: number;
   acquirerLatencySeed: number;
+  sealedKeyFile: string | undefined;
+  keysAutoUnseal: boolean;
+  pkcs11Library: string;
+  pkcs11TokenLabel: string | undefined;
+  pkcs11Slot: number | undefined;
+  pkcs11Pin: Secret<string> | undefined;
+  pkcs11KeyLabel: string;
+  kmsKeyId: string | undefined;
+  kmsRegion: string | undefined;
+  kmsEndpoint: string | undefined;
 }
 
 /** A bad setting: names the variable and what is wrong, never the value. */
@@ -206,6 +216,12 @@ function checkMode(config: Config): void {
     throw new ConfigError(
       'CARDHOLD_KEY_PROVIDER',
       'the local provider holds a development-only key and is refused in production mode',
+    );
+  }
+  if (config.keysAutoUnseal) {
+    throw new ConfigError(
+      'CARDHOLD_KEYS_AUTO_UNSEAL',
+      'unseals from shares kept on disk, which defeats split knowledge; it is refused in production mode',
     );
   }
 }

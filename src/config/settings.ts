@@ -130,10 +130,10 @@ export const settings = {
   keyProvider: {
     env: 'CARDHOLD_KEY_PROVIDER',
     type: 'enum',
-    values: ['local'],
+    values: ['local', 'local-sealed', 'pkcs11', 'aws-kms'],
     default: 'local',
     description:
-      'Root of the key hierarchy. `local` is a development-only master key file, refused in production mode.',
+      'Root of the key hierarchy. `local` is a development-only master key file, refused in production mode; `local-sealed` is a master key sealed on disk and unsealed by k-of-n custodian shares (`cardhold keys init`); `pkcs11` keeps the master key in an HSM; `aws-kms` in AWS KMS. See docs/keys.md.',
   },
   tlsDir: {
     env: 'CARDHOLD_TLS_DIR',
@@ -381,6 +381,65 @@ export const settings = {
     min: 0,
     max: 4_294_967_295,
     description: "Seed of the test acquirer's latency sequence (CARDHOLD_ACQUIRER_LATENCY_MS).",
+  },
+  sealedKeyFile: {
+    env: 'CARDHOLD_SEALED_KEY_FILE',
+    type: 'path',
+    description:
+      'local-sealed: the sealed master key file written by `cardhold keys init`. Unset: <data dir>/keys/master.sealed.json.',
+  },
+  keysAutoUnseal: {
+    env: 'CARDHOLD_KEYS_AUTO_UNSEAL',
+    type: 'boolean',
+    default: false,
+    description:
+      'local-sealed, DEVELOPMENT ONLY: initialise the sealed key on first start and unseal it from shares kept in <data dir>/keys; refused in production mode.',
+  },
+  pkcs11Library: {
+    env: 'CARDHOLD_PKCS11_LIBRARY',
+    type: 'path',
+    default: '/usr/lib/softhsm/libsofthsm2.so',
+    description: "pkcs11: the HSM vendor's PKCS#11 module.",
+  },
+  pkcs11TokenLabel: {
+    env: 'CARDHOLD_PKCS11_TOKEN_LABEL',
+    type: 'string',
+    description: 'pkcs11: the label of the token holding the master key (or set CARDHOLD_PKCS11_SLOT).',
+  },
+  pkcs11Slot: {
+    env: 'CARDHOLD_PKCS11_SLOT',
+    type: 'integer',
+    min: 0,
+    max: 4_294_967_295,
+    description: 'pkcs11: the slot id of the token, when no token label is set.',
+  },
+  pkcs11Pin: {
+    env: 'CARDHOLD_PKCS11_PIN',
+    type: 'string',
+    secret: true,
+    description: "pkcs11: the token's user PIN.",
+  },
+  pkcs11KeyLabel: {
+    env: 'CARDHOLD_PKCS11_KEY_LABEL',
+    type: 'string',
+    default: 'cardhold-master',
+    description:
+      'pkcs11: the label of the master key objects; versions are told apart by CKA_ID, the highest wraps new keys.',
+  },
+  kmsKeyId: {
+    env: 'CARDHOLD_KMS_KEY_ID',
+    type: 'string',
+    description: 'aws-kms: the key id or ARN (or alias/…) of the symmetric KMS key.',
+  },
+  kmsRegion: {
+    env: 'CARDHOLD_KMS_REGION',
+    type: 'string',
+    description: 'aws-kms: the AWS region. Credentials come from the AWS SDK default chain.',
+  },
+  kmsEndpoint: {
+    env: 'CARDHOLD_KMS_ENDPOINT',
+    type: 'string',
+    description: 'aws-kms: an endpoint override (a VPC endpoint, or a local stand-in in tests).',
   },
 } as const satisfies Record<string, SettingDefinition>;
 

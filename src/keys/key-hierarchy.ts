@@ -144,7 +144,7 @@ export class KeyHierarchy {
         detail: 'The record names an unknown key version',
       });
     if (row.environment !== this.#provider.environment) {
-      throw new CardholdError('key_provider_unavailable', {
+      throw new CardholdError('key_environment_mismatch', {
         detail: 'Key environment does not match the key provider',
       });
     }

@@ -21,6 +21,7 @@ interface MasterKeyFile {
 export class LocalKeyProvider implements KeyProvider {
   readonly name = 'local';
   readonly environment = 'development' as const;
+  readonly sealed = false;
   readonly file: string;
   #master: Buffer | undefined;
 

@@ -39,7 +39,7 @@ export async function openSystemKey(options: {
   const row = rows[0];
   if (!row) throw new CardholdError('key_provider_unavailable', { detail: `No ${name}` });
   if (row.environment !== provider.environment) {
-    throw new CardholdError('key_provider_unavailable', {
+    throw new CardholdError('key_environment_mismatch', {
       detail: `The ${name} belongs to another key environment`,
     });
   }

@@ -246,7 +246,11 @@ for (const backend of backends()) {
         Array.from({ length: 50 }, () => pay(body, { 'idempotency-key': key })),
       );
       const ids = new Set(replies.filter((r) => r.status === 200).map((r) => r.json.id));
-      assert.equal(ids.size, 1, `statuses ${replies.map((r) => `${r.status}:${r.json.code ?? ''}`).join(' ')}`);
+      assert.equal(
+        ids.size,
+        1,
+        `statuses ${replies.map((r) => `${r.status}:${r.json.code ?? ''}`).join(' ')}`,
+      );
       for (const r of replies) assert.ok(r.status === 200 || r.status === 409, `status ${r.status}`);
       const rows = await t.adminSql`
         select count(*)::int as n from payments.payment_intents where metadata->>'order' = ${key}`;

@@ -21,14 +21,19 @@ import { type Config, ConfigError } from '../config/config.ts';
 import { type AppInstance, createServer, type TlsMaterial } from '../http/create-server.ts';
 import { registerHealth } from '../http/health.ts';
 import { RoleMetrics, startMetricsServer } from '../http/metrics.ts';
+import { startControlSocket } from '../keys/control-socket.ts';
 import { KeyHierarchy } from '../keys/key-hierarchy.ts';
+import { isSealable, type KeyProvider } from '../keys/key-provider.ts';
 import type { ServiceRole } from '../keys/local-ca.ts';
 import { openKeyProvider } from '../keys/open-key-provider.ts';
+import { registerSealRoutes } from '../keys/seal-routes.ts';
+import { Unsealer } from '../keys/unsealer.ts';
 import { Idempotency } from '../payments/idempotency.ts';
 import { type EventSink, PaymentService } from '../payments/payment-service.ts';
 import { Reconciler } from '../payments/reconciler.ts';
 import { registerPaymentRoutes } from '../payments/routes.ts';
 import { VaultClient } from '../payments/vault-client.ts';
+import { CardholdError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { Secret } from '../shared/secret.ts';
 import { ping, type Sql } from '../storage/database.ts';
@@ -167,6 +172,49 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       return sql;
     };
 
+    // One key provider per process, shared by its roles: one HSM session, one unseal for all of them.
+    let sharedProvider: KeyProvider | undefined;
+    const keyProvider = async (): Promise<KeyProvider> => {
+      if (!sharedProvider) {
+        const provider = await openKeyProvider(config, logger);
+        closers.push({ name: 'key provider', close: () => provider.close() });
+        sharedProvider = provider;
+        if (provider.sealed) {
+          logger.warn(
+            { keyProvider: provider.name },
+            'the key provider is SEALED: no card data until custodians submit their shares (cardhold keys unseal)',
+          );
+        }
+      }
+      return sharedProvider;
+    };
+    const sealHandlers: Array<() => void> = [];
+    let unsealer: Unsealer | undefined;
+    const sealControls = async (provider: KeyProvider, trail: OpenAudit['trail']): Promise<Unsealer> => {
+      if (unsealer) return unsealer;
+      const created = new Unsealer({
+        provider,
+        trail,
+        onSealed: () => {
+          for (const handler of sealHandlers) handler();
+        },
+      });
+      unsealer = created;
+      if (isSealable(provider)) {
+        provider.onSealChange((sealed) =>
+          logger.warn({ sealed }, sealed ? 'key provider sealed' : 'key provider unsealed'),
+        );
+        const socket = await startControlSocket({
+          dataDir: config.dataDir,
+          name: roles.join('+'),
+          unsealer: created,
+          origin: trail.selfOrigin,
+        });
+        closers.push({ name: 'key control socket', close: () => socket.close() });
+      }
+      return created;
+    };
+
     const tls = await openTlsSource(config);
     // Filled in as each role listens; the api and the forward proxy read them lazily in one process.
     const urls: RunningPlatform['urls'] = {};
@@ -201,8 +249,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
 
     if (needsVault) {
       const sql = await rolePool('vault', config.vaultDatabaseUrl, 'CARDHOLD_VAULT_DATABASE_URL');
-      const provider = await openKeyProvider(config);
-      closers.push({ name: 'key provider', close: () => provider.close() });
+      const provider = await keyProvider();
       const keyProviderFailed = (error: unknown) =>
         metrics.vault?.controlFailure('key_provider', logger.child({ role: 'vault' }), error);
       const audit = await openAudit({
@@ -221,6 +268,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         onKeyCreated: recordKeyCreation(trail, sql),
       });
       closers.push({ name: 'key cache', close: async () => keys.forget() });
+      sealHandlers.push(() => keys.forget());
+      const vaultUnsealer = await sealControls(provider, trail);
       const volatile = await openVolatileStore(config, logger);
       closers.push({ name: 'volatile store', close: () => volatile.close() });
       const cvvSlots = new CvvSlots(
@@ -279,6 +328,14 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
           },
         },
       );
+      // Fail closed while sealed: every route that is not public or a seal control answers 503.
+      app.addHook('preHandler', async (request) => {
+        const access = (request.routeOptions.config as { access?: string }).access;
+        if (provider.sealed && access !== 'public' && !request.url.startsWith('/v1/keys/')) {
+          throw new CardholdError('key_provider_sealed');
+        }
+      });
+      registerSealRoutes(app, vaultUnsealer);
       registerVaultRoutes(app, {
         tokens,
         cvvSlots,
@@ -306,8 +363,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       services.apiSql = sql;
       // The api holds the key provider only to open the audit trail's keyed-hash key; the vault signs
       // the checkpoints that cover the api's records too.
-      const provider = await openKeyProvider(config);
-      closers.push({ name: 'api key provider', close: () => provider.close() });
+      const provider = await keyProvider();
       const audit = await openAudit({
         sql,
         provider,
@@ -320,6 +376,12 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       closers.push({ name: 'api audit trail', close: () => audit.close() });
       services.apiAudit = audit;
       const merchants = new Merchants(sql, audit.trail);
+      if (provider.sealed) {
+        // Operators need the TOTP and session keys: the api starts once custodians unseal on this host.
+        await sealControls(provider, audit.trail);
+        logger.warn('the api role waits for the key provider to be unsealed (cardhold keys unseal)');
+        await (isSealable(provider) ? provider.whenUnsealed() : Promise.resolve());
+      }
       const operators = await Operators.open({ sql, trail: audit.trail, provider, logger });
       closers.push({ name: 'operators', close: async () => operators.close() });
       let adminToken = config.adminToken;

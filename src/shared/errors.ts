@@ -125,6 +125,24 @@ export const errorCatalog = {
   amount_exceeds_captured: { status: 422, title: 'The refunds would exceed the captured amount' },
   acquirer_unavailable: { status: 503, title: 'The acquirer is unavailable' },
   acquirer_timeout: { status: 504, title: 'The acquirer did not answer in time' },
+  key_provider_sealed: {
+    status: 503,
+    title: 'The key provider is sealed until enough custodians submit their shares; card data is not served',
+  },
+  key_share_invalid: {
+    status: 422,
+    title: 'The key share is malformed, corrupted or belongs to another vault',
+  },
+  key_share_duplicate: { status: 409, title: 'A share with this index was already submitted' },
+  key_shares_mismatch: {
+    status: 422,
+    title: 'The submitted shares do not reconstruct the master key; all were discarded, start again',
+  },
+  key_provider_not_sealable: { status: 409, title: 'The configured key provider is not a sealed provider' },
+  key_environment_mismatch: {
+    status: 503,
+    title: 'A key belongs to another environment; production and test keys never mix',
+  },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalog;

@@ -64,17 +64,15 @@ export class Idempotency {
       const { status, body } = await work();
       stored = { status, type: 'application/json; charset=utf-8', body: JSON.stringify(body) };
     } catch (error) {
-      const problem = toProblem(error, String(request.id));
-      if (problem.status >= 500) {
+      const plain = toProblem(error, String(request.id));
+      if (plain.status >= 500) {
         await this.#release(merchantId, header);
         throw error;
       }
+      // As the error handler would send it, route extensions (Stripe's status and error object) included.
       const extend = request.routeOptions.config?.problemExtension;
-      stored = {
-        status: problem.status,
-        type: 'application/problem+json',
-        body: JSON.stringify(extend ? { ...problem, ...extend(problem) } : problem),
-      };
+      const problem = extend ? { ...plain, ...extend(plain) } : plain;
+      stored = { status: problem.status, type: 'application/problem+json', body: JSON.stringify(problem) };
     }
     await this.#sql`
       update payments.idempotency_keys set state = 'done', response_status = ${stored.status},

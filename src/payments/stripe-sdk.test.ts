@@ -94,12 +94,20 @@ describe('the official stripe SDK against cardhold', () => {
 
   test('invalid parameters arrive as a StripeInvalidRequestError naming the parameter', async () => {
     await assert.rejects(stripe.paymentIntents.create({ amount: 100, currency: 'zzz' }), (error: unknown) => {
-      assert.ok(error instanceof Stripe.errors.StripeInvalidRequestError);
+      const e = error as { type?: string; statusCode?: number; message?: string };
+      assert.ok(
+        error instanceof Stripe.errors.StripeInvalidRequestError,
+        `${e.type} ${e.statusCode} ${e.message}`,
+      );
       assert.equal(error.param, 'currency');
       return true;
     });
     await assert.rejects(stripe.paymentIntents.retrieve(`pi_${'Q'.repeat(22)}`), (error: unknown) => {
-      assert.ok(error instanceof Stripe.errors.StripeInvalidRequestError);
+      const e = error as { type?: string; statusCode?: number; message?: string };
+      assert.ok(
+        error instanceof Stripe.errors.StripeInvalidRequestError,
+        `${e.type} ${e.statusCode} ${e.message}`,
+      );
       assert.equal(error.code, 'resource_missing');
       return true;
     });

@@ -57,6 +57,15 @@ const expectedAccess: Record<string, Permission | 'public' | 'session'> = {
   'api GET /v1/admin/audit/records': 'audit:read',
   'api GET /healthz': 'public',
   'api GET /readyz': 'public',
+  'api POST /v1/webhook_endpoints': 'webhooks:manage',
+  'api GET /v1/webhook_endpoints': 'webhooks:manage',
+  'api GET /v1/webhook_endpoints/:id': 'webhooks:manage',
+  'api DELETE /v1/webhook_endpoints/:id': 'webhooks:manage',
+  'api POST /v1/webhook_endpoints/:id/rotate_secret': 'webhooks:manage',
+  'api GET /v1/webhook_endpoints/:id/deliveries': 'webhooks:manage',
+  'api POST /v1/webhook_deliveries/:id/retry': 'webhooks:manage',
+  'api GET /v1/events': 'webhooks:manage',
+  'api GET /v1/events/:id': 'webhooks:manage',
 };
 
 function expectedFor(
@@ -78,6 +87,9 @@ function concretePath(url: string): string {
     .replace(/^\/v1\/merchants\/:id/, `/v1/merchants/${id('mer')}`)
     .replace(/^\/v1\/operators\/:id/, `/v1/operators/${id('opr')}`)
     .replace(':keyId', id('key'))
+    .replace(/^\/v1\/webhook_endpoints\/:id/, `/v1/webhook_endpoints/${id('we')}`)
+    .replace(/^\/v1\/webhook_deliveries\/:id/, `/v1/webhook_deliveries/${id('whd')}`)
+    .replace(/^\/v1\/events\/:id/, `/v1/events/${id('evt')}`)
     .replace('/docs/static/*', '/docs/static/index.html')
     .replace(/\*$/, '');
 }

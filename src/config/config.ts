@@ -47,6 +47,11 @@ export interface Config {
   auditCheckpointSeconds: number;
   auditStream: 'none' | 'stdout' | 'file';
   auditStreamFile: string | undefined;
+  webhookRetryBaseMs: number;
+  webhookRetryCapMs: number;
+  webhookRetryHorizonMs: number;
+  webhookPollIntervalMs: number;
+  webhookTimeoutMs: number;
 }
 
 /** A bad setting: names the variable and what is wrong, never the value. */

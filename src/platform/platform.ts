@@ -34,6 +34,8 @@ import type { VolatileStore } from '../storage/volatile-store.ts';
 import { CvvSlots } from '../vault/cvv-slots.ts';
 import { registerVaultRoutes } from '../vault/routes.ts';
 import { TokenService } from '../vault/token-service.ts';
+import { type OpenWebhooks, openWebhooks } from '../webhooks/open-webhooks.ts';
+import { registerWebhookRoutes } from '../webhooks/routes.ts';
 import { openTlsSource } from './tls.ts';
 import { version } from './version.ts';
 
@@ -65,6 +67,8 @@ export interface RunningPlatform {
     metrics: Partial<Record<ServiceRole, RoleMetrics>>;
     /** The embedded PostgreSQL, when this platform started one: tests stop it to see readiness fail. */
     embeddedDatabase?: { stop(): Promise<void> };
+    /** The api role's webhook service and its running dispatcher. */
+    webhooks?: OpenWebhooks;
   };
   close(): Promise<void>;
 }
@@ -295,6 +299,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
           new Authorizer({
             trail: audit.trail,
             adminToken,
+            // Merchant secret keys manage their webhooks here (webhooks:manage).
+            apiKeys: new ApiKeyVerifier(sql, config.apiKeyCacheSeconds),
             bearerTokens: bearerTokenAuthenticator({ operators, oidc }),
           }),
         )),
@@ -309,6 +315,19 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       registerAuditRoutes(app, { sql, trail: audit.trail });
       registerOperatorRoutes(app, { operators, authPerMinute: config.rateLimitSignInPerMinute });
       services.operators = operators;
+      // Webhooks: the dispatcher polls the outbox from now on and stops, before the pool closes.
+      const webhooks = await openWebhooks({
+        sql,
+        provider,
+        trail: audit.trail,
+        config,
+        logger,
+        metrics: metrics.api,
+      });
+      registerWebhookRoutes(app, { webhooks: webhooks.webhooks });
+      webhooks.dispatcher.start();
+      closers.push({ name: 'webhook dispatcher', close: () => webhooks.dispatcher.stop() });
+      services.webhooks = webhooks;
       apps.push({ role: 'api', app, port: config.apiPort });
       if (options.demo && dev) demo = await merchants.demo(audit.trail.selfAccess);
     }

@@ -67,6 +67,18 @@ export const errorCatalog = {
   rate_limited: { status: 429, title: 'Too many requests; retry after the time in retry-after' },
   not_ready: { status: 503, title: 'The service is not ready' },
   internal_error: { status: 500, title: 'Internal error' },
+  // Webhooks (issue 5).
+  webhook_endpoint_not_found: { status: 404, title: 'No such webhook endpoint' },
+  webhook_delivery_not_found: { status: 404, title: 'No such webhook delivery' },
+  event_not_found: { status: 404, title: 'No such event' },
+  webhook_url_invalid: {
+    status: 422,
+    title: 'The webhook URL is not allowed (https; http only to loopback in development mode)',
+  },
+  webhook_payload_rejected: {
+    status: 500,
+    title: 'An event payload looked like it held a card number and was not written',
+  },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalog;

@@ -55,7 +55,7 @@ export async function enqueueEvent(
   if (findPans(text).length > 0) throw new CardholdError('webhook_payload_rejected');
   await tx`
     insert into webhooks.events (id, merchant_id, type, payload, created_at)
-    values (${id}, ${event.merchantId}, ${event.type}, ${text}::jsonb, ${now})`;
+    values (${id}, ${event.merchantId}, ${event.type}, ${tx.json(payload as never)}, ${now})`;
   const endpoints = await tx<{ id: string }[]>`
     select id from webhooks.endpoints
     where merchant_id = ${event.merchantId} and disabled_at is null

@@ -252,12 +252,17 @@ export class Webhooks {
           select id from webhooks.endpoints
           where id = ${id} and merchant_id = ${ctx.merchantId} and disabled_at is null for update`;
         if (rows.length === 0) throw new CardholdError('webhook_endpoint_not_found');
+        // A secret still in the overlap of an earlier rotation ends now: at most two ever sign.
         await db`
           delete from webhooks.endpoint_secrets
           where endpoint_id = ${id} and expires_at is not null`;
-        await db`
-          update webhooks.endpoint_secrets set expires_at = ${until}
-          where endpoint_id = ${id} and expires_at is null`;
+        if (overlapSeconds > 0) {
+          await db`
+            update webhooks.endpoint_secrets set expires_at = ${until}
+            where endpoint_id = ${id} and expires_at is null`;
+        } else {
+          await db`delete from webhooks.endpoint_secrets where endpoint_id = ${id}`;
+        }
         await this.#insertSecret(db, id, secret, now);
       },
       { overlap_seconds: overlapSeconds },

@@ -54,28 +54,20 @@ export interface PageQuery {
   startingAfter?: string | undefined;
 }
 
-interface EndpointRow {
-  id: string;
-  url: string;
-  enabled_events: string[];
-  description: string | null;
+type EndpointRow = Omit<EndpointView, 'created_at' | 'previous_secret_expires_at'> & {
   created_at: Date;
   previous_secret_expires_at: Date | null;
-}
+};
 
-interface DeliveryRow {
-  id: string;
-  event_id: string;
-  event_type: string;
-  endpoint_id: string;
-  status: DeliveryStatus;
-  attempts: number;
+/** A delivery as selected: the view's fields, with dates as dates and without the attempts. */
+type DeliveryRow = Omit<
+  DeliveryView,
+  'next_attempt_at' | 'last_attempt_at' | 'created_at' | 'attempt_log'
+> & {
   next_attempt_at: Date | null;
   last_attempt_at: Date | null;
-  last_status_code: number | null;
-  last_error: string | null;
   created_at: Date;
-}
+};
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 const endpointView = (r: EndpointRow): EndpointView => ({

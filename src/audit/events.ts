@@ -54,6 +54,13 @@ export const auditActions = {
   'key.unseal_share': 'A custodian submitted an unseal share',
   'key.unsealed': 'The key provider was unsealed',
   'key.sealed': 'The key provider was sealed',
+  // Webhooks: 10.2.1.2 administrative actions, 10.2.1.5 signing-secret changes, 10.2.1.7 the key
+  // that encrypts signing secrets.
+  'webhook_endpoint.create': 'A webhook endpoint was created (with its signing secret)',
+  'webhook_endpoint.delete': 'A webhook endpoint was deleted',
+  'webhook_endpoint.rotate_secret': 'A webhook signing secret was rotated (overlap set)',
+  'webhook_delivery.retry': 'A webhook delivery was sent again by hand',
+  'webhook_key.create': 'The key that encrypts webhook signing secrets was created',
 } as const;
 
 export type AuditAction = keyof typeof auditActions;

@@ -81,6 +81,15 @@ const expectedAccess: Record<string, Permission | 'public' | 'session'> = {
   'vault GET /v1/keys/seal-status': 'keys:admin',
   'vault POST /v1/keys/unseal': 'keys:admin',
   'vault POST /v1/keys/seal': 'keys:admin',
+  'api POST /v1/webhook_endpoints': 'webhooks:manage',
+  'api GET /v1/webhook_endpoints': 'webhooks:manage',
+  'api GET /v1/webhook_endpoints/:id': 'webhooks:manage',
+  'api DELETE /v1/webhook_endpoints/:id': 'webhooks:manage',
+  'api POST /v1/webhook_endpoints/:id/rotate_secret': 'webhooks:manage',
+  'api GET /v1/webhook_endpoints/:id/deliveries': 'webhooks:manage',
+  'api POST /v1/webhook_deliveries/:id/retry': 'webhooks:manage',
+  'api GET /v1/events': 'webhooks:manage',
+  'api GET /v1/events/:id': 'webhooks:manage',
 };
 
 function expectedFor(
@@ -105,6 +114,9 @@ function concretePath(url: string): string {
     .replace(/^\/v1\/refunds\/:id/, `/v1/refunds/${id('re')}`)
     .replace(/^\/v1\/authorizations\/:id/, `/v1/authorizations/${id('aqa')}`)
     .replace(':keyId', id('key'))
+    .replace(/^\/v1\/webhook_endpoints\/:id/, `/v1/webhook_endpoints/${id('we')}`)
+    .replace(/^\/v1\/webhook_deliveries\/:id/, `/v1/webhook_deliveries/${id('whd')}`)
+    .replace(/^\/v1\/events\/:id/, `/v1/events/${id('evt')}`)
     .replace('/docs/static/*', '/docs/static/index.html')
     .replace(/\*$/, '');
 }

@@ -67,6 +67,11 @@ export interface Config {
   kmsKeyId: string | undefined;
   kmsRegion: string | undefined;
   kmsEndpoint: string | undefined;
+  webhookRetryBaseMs: number;
+  webhookRetryCapMs: number;
+  webhookRetryHorizonMs: number;
+  webhookPollIntervalMs: number;
+  webhookTimeoutMs: number;
 }
 
 /** A bad setting: names the variable and what is wrong, never the value. */

@@ -441,6 +441,49 @@ export const settings = {
     type: 'string',
     description: 'aws-kms: an endpoint override (a VPC endpoint, or a local stand-in in tests).',
   },
+  webhookRetryBaseMs: {
+    env: 'CARDHOLD_WEBHOOK_RETRY_BASE_MS',
+    type: 'integer',
+    default: 30_000,
+    min: 1,
+    max: 3_600_000,
+    description:
+      'Delay before the first retry of a failed webhook delivery; each further retry waits twice as long (with jitter), up to CARDHOLD_WEBHOOK_RETRY_CAP_MS.',
+  },
+  webhookRetryCapMs: {
+    env: 'CARDHOLD_WEBHOOK_RETRY_CAP_MS',
+    type: 'integer',
+    default: 3_600_000,
+    min: 1,
+    max: 86_400_000,
+    description: 'Longest delay between two attempts of a webhook delivery.',
+  },
+  webhookRetryHorizonMs: {
+    env: 'CARDHOLD_WEBHOOK_RETRY_HORIZON_MS',
+    type: 'integer',
+    default: 86_400_000,
+    min: 1,
+    max: 604_800_000,
+    description:
+      'How long after its event a failing webhook delivery is retried; after that it is abandoned (a manual retry still sends it once).',
+  },
+  webhookPollIntervalMs: {
+    env: 'CARDHOLD_WEBHOOK_POLL_INTERVAL_MS',
+    type: 'integer',
+    default: 1000,
+    min: 10,
+    max: 60_000,
+    description: 'How often the api role looks for webhook deliveries that are due.',
+  },
+  webhookTimeoutMs: {
+    env: 'CARDHOLD_WEBHOOK_TIMEOUT_MS',
+    type: 'integer',
+    default: 10_000,
+    min: 100,
+    max: 60_000,
+    description:
+      'Time limit of one webhook request, from connecting to the end of the response; longer counts as a failed attempt.',
+  },
 } as const satisfies Record<string, SettingDefinition>;
 
 export type SettingName = keyof typeof settings;

@@ -25,6 +25,12 @@ export interface VaultMetricSources {
   activeKeyAges(): Promise<Array<{ purpose: string; ageSeconds: number }>>;
 }
 
+/** Read at scrape time, api only. */
+export interface ApiMetricSources {
+  /** Webhook deliveries waiting for an attempt (pending, or failed and scheduled), all merchants. */
+  pendingWebhookDeliveries(): Promise<number>;
+}
+
 /** Scrape-time collectors give up after this long, so a dead dependency never stalls a scrape. */
 const COLLECT_TIMEOUT_MS = 2000;
 
@@ -63,6 +69,8 @@ export class RoleMetrics {
   readonly #auditRecords: Counter<'outcome'>;
   readonly #tokensCreated: Counter | undefined;
   #vault: VaultMetricSources | undefined;
+  readonly #webhookDeliveries: Counter<'outcome'> | undefined;
+  #api: ApiMetricSources | undefined;
 
   constructor(role: ServiceRole, logger: Logger) {
     this.role = role;
@@ -138,6 +146,40 @@ export class RoleMetrics {
         },
       });
     }
+
+    if (role === 'api') {
+      this.#webhookDeliveries = new Counter({
+        name: 'cardhold_webhook_deliveries_total',
+        help: 'Webhook delivery attempts recorded, by outcome: succeeded, failed (a retry is scheduled), abandoned.',
+        labelNames: ['outcome'],
+        registers,
+      });
+      for (const outcome of ['succeeded', 'failed', 'abandoned']) this.#webhookDeliveries.inc({ outcome }, 0);
+      const self = this;
+      new Gauge({
+        name: 'cardhold_webhook_deliveries_pending',
+        help: 'Webhook deliveries waiting for an attempt (not yet tried, or failed with a retry scheduled).',
+        registers,
+        async collect() {
+          const sources = self.#api;
+          if (!sources) return;
+          const pending = await self.#collect('webhook_deliveries_pending', () =>
+            sources.pendingWebhookDeliveries(),
+          );
+          if (pending !== undefined) this.set(pending);
+        },
+      });
+    }
+  }
+
+  /** Connects the api gauges to what they read at scrape time. */
+  setApiSources(sources: ApiMetricSources): void {
+    this.#api = sources;
+  }
+
+  /** One webhook attempt recorded: succeeded, failed (retry scheduled) or abandoned (api only). */
+  webhookDelivery(outcome: 'succeeded' | 'failed' | 'abandoned'): void {
+    this.#webhookDeliveries?.inc({ outcome });
   }
 
   /** Connects the vault gauges to what they read at scrape time. */

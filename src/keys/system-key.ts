@@ -4,7 +4,7 @@ import { CardholdError } from '../shared/errors.ts';
 import type { KeyProvider } from './key-provider.ts';
 
 /**
- * A deployment-wide 256-bit secret key (the audit hash key, the operator TOTP key) kept in its own table
+ * A deployment-wide 256-bit secret key (the audit hash key, the operator TOTP key, the webhook secret key) kept in its own table
  * `(version, wrapped_key, provider, environment)`, wrapped by the key provider. Created on first use;
  * concurrent first users race on the primary key and all use the winner's. `created` tells the caller
  * to record the creation.
@@ -13,7 +13,7 @@ export async function openSystemKey(options: {
   sql: Sql;
   provider: KeyProvider;
   /** `schema.table` */
-  table: 'audit.hash_keys' | 'identity.operator_totp_keys';
+  table: 'audit.hash_keys' | 'identity.operator_totp_keys' | 'webhooks.secret_keys';
   context: (version: number, environment: string) => string;
   name: string;
 }): Promise<{ key: KeyObject; version: number; created: boolean }> {

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { acquirerTestCards, allTestPans, testCvvs } from '../../test/fixtures/cards.ts';
 import { backends, futureYear, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { findPans } from '../shared/pan-detect.ts';
 import { CvvSlots } from '../vault/cvv-slots.ts';
+import { verifyWebhookSignature } from '../webhooks/signature.ts';
 import { allowedActions, type PaymentStatus, paymentActions } from './payment-status.ts';
 
 interface Payment {
@@ -55,6 +58,7 @@ for (const backend of backends()) {
             { when: {}, connectors: ['primary'] },
           ]),
           CARDHOLD_RECONCILE_INTERVAL_SECONDS: '3600',
+          CARDHOLD_WEBHOOK_POLL_INTERVAL_MS: '50',
         },
       });
     });
@@ -475,6 +479,51 @@ for (const backend of backends()) {
       const bad = await t.request<Payment>('GET', api('/v1/payment_intents?status=nonsense'));
       assert.equal(bad.status, 400);
       assert.equal(bad.json.field, 'status');
+    });
+
+    test('payment events reach the merchant’s webhook endpoint, signed, with no card data', async () => {
+      const bodies: { body: string; signature: string }[] = [];
+      const receiver = createHttpServer((request, response) => {
+        let body = '';
+        request.on('data', (chunk: Buffer) => {
+          body += chunk.toString();
+        });
+        request.on('end', () => {
+          bodies.push({ body, signature: String(request.headers['cardhold-signature']) });
+          response.writeHead(200).end();
+        });
+      });
+      await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+      try {
+        const port = (receiver.address() as AddressInfo).port;
+        const endpoint = await t.request<{ secret: string }>('POST', api('/v1/webhook_endpoints'), {
+          body: {
+            url: `http://127.0.0.1:${port}/hooks`,
+            enabled_events: ['payment_intent.succeeded', 'refund.created'],
+          },
+        });
+        assert.equal(endpoint.status, 201, endpoint.text);
+        const { r } = await confirmWith(acquirerTestCards.approve, { amount: 1500 });
+        await t.request('POST', api('/v1/refunds'), { body: { payment_intent: r.json.id, amount: 500 } });
+        const until = Date.now() + 15_000;
+        while (bodies.length < 2 && Date.now() < until)
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        const events = bodies.map((b) => {
+          verifyWebhookSignature(b.body, b.signature, endpoint.json.secret);
+          assert.equal(findPans(b.body).length, 0, 'no card number in a webhook payload');
+          return JSON.parse(b.body) as {
+            type: string;
+            data: { object: { id: string; payment_intent?: string } };
+          };
+        });
+        const succeeded = events.find((e) => e.type === 'payment_intent.succeeded');
+        const refunded = events.find((e) => e.type === 'refund.created');
+        assert.equal(succeeded?.data.object.id, r.json.id);
+        assert.equal(refunded?.data.object.payment_intent, r.json.id);
+      } finally {
+        receiver.closeAllConnections();
+        await new Promise((resolve) => receiver.close(resolve));
+      }
     });
 
     test('the api database holds no card number or CVV', async () => {

@@ -49,6 +49,9 @@ import { ForwardProxy } from '../vault/forward-proxy.ts';
 import { registerForwardRoutes } from '../vault/forward-routes.ts';
 import { registerVaultRoutes } from '../vault/routes.ts';
 import { TokenService } from '../vault/token-service.ts';
+import { type OpenWebhooks, openWebhooks } from '../webhooks/open-webhooks.ts';
+import { enqueueEvent } from '../webhooks/outbox.ts';
+import { registerWebhookRoutes } from '../webhooks/routes.ts';
 import { openTlsSource, type TlsSource } from './tls.ts';
 import { version } from './version.ts';
 
@@ -83,6 +86,8 @@ export interface RunningPlatform {
     reconciler?: Reconciler;
     /** The embedded PostgreSQL, when this platform started one: tests stop it to see readiness fail. */
     embeddedDatabase?: { stop(): Promise<void> };
+    /** The api role's webhook service and its running dispatcher. */
+    webhooks?: OpenWebhooks;
   };
   close(): Promise<void>;
 }
@@ -415,6 +420,19 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       services.reconciler = payments.reconciler;
       registerOperatorRoutes(app, { operators, authPerMinute: config.rateLimitSignInPerMinute });
       services.operators = operators;
+      // Webhooks: the dispatcher polls the outbox from now on and stops, before the pool closes.
+      const webhooks = await openWebhooks({
+        sql,
+        provider,
+        trail: audit.trail,
+        config,
+        logger,
+        metrics: metrics.api,
+      });
+      registerWebhookRoutes(app, { webhooks: webhooks.webhooks });
+      webhooks.dispatcher.start();
+      closers.push({ name: 'webhook dispatcher', close: () => webhooks.dispatcher.stop() });
+      services.webhooks = webhooks;
       apps.push({ role: 'api', app, port: config.apiPort });
       if (options.demo && dev) demo = await merchants.demo(audit.trail.selfAccess);
     }
@@ -577,8 +595,8 @@ async function startPayments(options: {
       }),
   );
   const router = new Router(connectors, parseRoutingRules(config.routingRules));
-  // Webhooks plug in here (a transactional outbox); until then payment events go nowhere.
-  const events: EventSink = async () => undefined;
+  // Payment events go to the webhook outbox in the transaction that changes the payment.
+  const events: EventSink = (tx, event) => enqueueEvent(tx, event);
   const apiLogger = logger.child({ role: 'api' });
   const payments = new PaymentService({ sql, vault, router, events, logger: apiLogger });
   const idempotency = new Idempotency(sql);

@@ -143,6 +143,18 @@ export const errorCatalog = {
     status: 503,
     title: 'A key belongs to another environment; production and test keys never mix',
   },
+  // Webhooks (issue 5).
+  webhook_endpoint_not_found: { status: 404, title: 'No such webhook endpoint' },
+  webhook_delivery_not_found: { status: 404, title: 'No such webhook delivery' },
+  event_not_found: { status: 404, title: 'No such event' },
+  webhook_url_invalid: {
+    status: 422,
+    title: 'The webhook URL is not allowed (https; http only to loopback in development mode)',
+  },
+  webhook_payload_rejected: {
+    status: 500,
+    title: 'An event payload looked like it held a card number and was not written',
+  },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalog;

@@ -145,14 +145,23 @@ for (const backend of backends()) {
         { key: t.adminToken, body: { name } },
       );
       assert.equal(made.status, 201, made.text);
-      // A merchant's first key holds the token scopes; webhooks need a key issued with webhooks:manage.
+      // A key for webhooks alone, and one without webhooks:manage, which must be refused.
       const id = made.json.merchant.id;
       const issued = await t.request<{ secret: string }>('POST', `${t.apiUrl}/v1/merchants/${id}/api-keys`, {
         key: t.adminToken,
         body: { scopes: ['webhooks:manage'], label: 'webhooks' },
       });
       assert.equal(issued.status, 201, issued.text);
-      return { id, key: issued.json.secret, tokenKey: made.json.api_key.secret };
+      const tokensOnly = await t.request<{ secret: string }>(
+        'POST',
+        `${t.apiUrl}/v1/merchants/${id}/api-keys`,
+        {
+          key: t.adminToken,
+          body: { scopes: ['tokens:create', 'tokens:read'], label: 'tokens only' },
+        },
+      );
+      assert.equal(tokensOnly.status, 201, tokensOnly.text);
+      return { id, key: issued.json.secret, tokenKey: tokensOnly.json.secret };
     };
     const createEndpoint = async (key: string, body: Record<string, unknown>) => {
       const reply = await t.request<EndpointReply>('POST', `${t.apiUrl}/v1/webhook_endpoints`, { key, body });

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { testCards } from '../../test/fixtures/cards.ts';
 import { type Planted, randomPan, writeCorpus } from '../../test/fixtures/discover-corpus.ts';
 import { defaultContainerLimits } from './containers.ts';
-import { discover } from './discover.ts';
+import { discover, discoverOptions } from './discover.ts';
 import type { WalkOptions } from './file-walker.ts';
 import type { Notice } from './finding.ts';
 
@@ -138,17 +138,11 @@ async function scanWith(paths: string[], walk: Partial<WalkOptions>, maxArchiveD
   const findings: { path: string }[] = [];
   let warnings: readonly Notice[] = [];
   const { exitCode } = await discover(
-    {
+    discoverOptions({
       paths,
-      stdin: undefined,
-      walk: { include: [], exclude: [], maxFileSize: undefined, followSymlinks: false, ...walk },
+      walk: { ...discoverOptions().walk, ...walk },
       limits: { ...defaultContainerLimits, maxArchiveDepth },
-      postgres: undefined,
-      redis: undefined,
-      redisMatch: '*',
-      sample: undefined,
-      allowTestCards: false,
-    },
+    }),
     {
       finding: (f) => findings.push({ path: f.source === 'file' ? f.path : '' }),
       end: (_summary, w) => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { type Planted, trapLines, writeCorpus } from '../../test/fixtures/discover-corpus.ts';
 import { defaultContainerLimits } from './containers.ts';
-import { discover } from './discover.ts';
+import { discover, discoverOptions } from './discover.ts';
 import type { Finding } from './finding.ts';
 import { maskDigits } from './masking.ts';
 import { scanValue } from './text-scan.ts';
@@ -23,20 +23,10 @@ after(async () => {
 
 async function scan(paths: string[]) {
   const findings: Finding[] = [];
-  const result = await discover(
-    {
-      paths,
-      stdin: undefined,
-      walk: { include: [], exclude: [], maxFileSize: undefined, followSymlinks: false },
-      limits: defaultContainerLimits,
-      postgres: undefined,
-      redis: undefined,
-      redisMatch: '*',
-      sample: undefined,
-      allowTestCards: false,
-    },
-    { finding: (f) => findings.push(f), end: () => {} },
-  );
+  const result = await discover(discoverOptions({ paths }), {
+    finding: (f) => findings.push(f),
+    end: () => {},
+  });
   return { findings, ...result };
 }
 

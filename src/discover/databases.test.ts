@@ -6,7 +6,7 @@ import postgres from 'postgres';
 import { testCards } from '../../test/fixtures/cards.ts';
 import { randomPan } from '../../test/fixtures/discover-corpus.ts';
 import { defaultContainerLimits } from './containers.ts';
-import { discover } from './discover.ts';
+import { discover, discoverOptions } from './discover.ts';
 import type { Finding } from './finding.ts';
 import { maskDigits } from './masking.ts';
 import { createReporter } from './reporters.ts';
@@ -41,17 +41,12 @@ async function run(options: { postgres?: string; redis?: string; redisMatch?: st
     json += text;
   });
   const result = await discover(
-    {
-      paths: [],
-      stdin: undefined,
-      walk: { include: [], exclude: [], maxFileSize: undefined, followSymlinks: false },
-      limits: defaultContainerLimits,
+    discoverOptions({
       postgres: options.postgres,
       redis: options.redis,
       redisMatch: options.redisMatch ?? '*',
       sample: options.sample,
-      allowTestCards: false,
-    },
+    }),
     {
       finding: (f, allowed) => {
         findings.push(f);

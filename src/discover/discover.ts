@@ -1,4 +1,4 @@
-import { type ContainerLimits, scanFile, scanStdin } from './containers.ts';
+import { type ContainerLimits, defaultContainerLimits, scanFile, scanStdin } from './containers.ts';
 import type { WalkOptions } from './file-walker.ts';
 import { walkFiles } from './file-walker.ts';
 import type { DiscoverySink, Finding, Notice } from './finding.ts';
@@ -18,6 +18,22 @@ export interface DiscoverOptions {
   sample: number | undefined;
   /** Published test card numbers are still reported, but do not make the exit status 1. */
   allowTestCards: boolean;
+}
+
+/** Options with every default (nothing to scan) and the given ones over them. */
+export function discoverOptions(overrides: Partial<DiscoverOptions> = {}): DiscoverOptions {
+  return {
+    paths: [],
+    stdin: undefined,
+    walk: { include: [], exclude: [], maxFileSize: undefined, followSymlinks: false },
+    limits: defaultContainerLimits,
+    postgres: undefined,
+    redis: undefined,
+    redisMatch: '*',
+    sample: undefined,
+    allowTestCards: false,
+    ...overrides,
+  };
 }
 
 /** Notices kept for the report; more are counted, not kept, so memory stays bounded. */

@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import postgres, { type Sql } from 'postgres';
@@ -12,6 +14,8 @@ import { type LocalCa, openLocalCa, type ServiceRole } from '../src/keys/local-c
 import { type RunningPlatform, startPlatform } from '../src/platform/platform.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { connectAs } from '../src/storage/database-target.ts';
+
+const execFileAsync = promisify(execFile);
 
 export type Backend = 'embedded' | 'external';
 
@@ -271,10 +275,39 @@ export async function startTestPlatform(
       await agent.close();
       await adminSql.end();
       redis?.disconnect();
+      if (databaseName)
+        await dumpDatabase(env['CARDHOLD_DATABASE_URL'] as string, path.basename(logFile, '.log'));
       await dropDatabase?.();
       if (!closeOptions.keepDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Writes a data-only pg_dump of the external test database to test-output/db-dumps/, where CI runs
+ * `cardhold discover` over it: the database must hold no card number outside the vault's ciphertext.
+ * (The embedded backend is PostgreSQL 18, newer than the machine's pg_dump, so it is not dumped.)
+ * Without pg_dump installed the dump is skipped, unless CARDHOLD_TEST_REQUIRE_EXTERNAL=1 as in CI.
+ */
+async function dumpDatabase(url: string, name: string): Promise<void> {
+  const dir = path.resolve('test-output', 'db-dumps');
+  await mkdir(dir, { recursive: true });
+  try {
+    await execFileAsync(
+      'pg_dump',
+      ['--data-only', '--no-owner', '--file', path.join(dir, `${name}.sql`), url],
+      {
+        timeout: 60_000,
+      },
+    );
+  } catch (error) {
+    if (
+      (error as { code?: string }).code === 'ENOENT' &&
+      process.env['CARDHOLD_TEST_REQUIRE_EXTERNAL'] !== '1'
+    )
+      return;
+    throw error;
+  }
 }
 
 /** Expiry a couple of years ahead, so tests do not age. */

@@ -15,6 +15,7 @@ import { Operators, operatorRoles } from '../auth/operators/operators.ts';
 import { roleNames, rolePermissions } from '../auth/permissions.ts';
 import type { Scope } from '../auth/scopes.ts';
 import { ConfigError, describeConfig } from '../config/config.ts';
+import { registerDiscoverCommand } from '../discover/cli.ts';
 import { type ControlRequest, findControlSockets, sendControl } from '../keys/control-socket.ts';
 import type { KeyProvider } from '../keys/key-provider.ts';
 import { initSealedKey } from '../keys/local-sealed-key-provider.ts';
@@ -485,6 +486,8 @@ program
   .action(() => {
     process.stdout.write(JSON.stringify(describeConfig(configOrExit()), null, 2) + '\n');
   });
+
+registerDiscoverCommand(program);
 
 program.parseAsync().catch((error: unknown) => {
   const message =

@@ -47,6 +47,11 @@ export interface Config {
   auditCheckpointSeconds: number;
   auditStream: 'none' | 'stdout' | 'file';
   auditStreamFile: string | undefined;
+  cryptoperiodPanDays: number;
+  cryptoperiodCvvDays: number;
+  cryptoperiodFingerprintDays: number;
+  cryptoperiodAuditDays: number;
+  cryptoperiodWarnDays: number;
 }
 
 /** A bad setting: names the variable and what is wrong, never the value. */

@@ -32,6 +32,7 @@ import { RedisVolatileStore } from '../storage/redis-volatile-store.ts';
 import { ensureRuntimeLogin } from '../storage/runtime-logins.ts';
 import type { VolatileStore } from '../storage/volatile-store.ts';
 import { CvvSlots } from '../vault/cvv-slots.ts';
+import { MerchantFreezes } from '../vault/merchant-freezes.ts';
 import { registerVaultRoutes } from '../vault/routes.ts';
 import { TokenService } from '../vault/token-service.ts';
 import { openTlsSource } from './tls.ts';
@@ -207,7 +208,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         { ttlSeconds: config.cvvTtlSeconds, maxUses: config.cvvMaxUses },
         trail,
       );
-      const tokens = new TokenService({ sql, keys, cvvSlots, trail });
+      const freezes = new MerchantFreezes(sql, config.apiKeyCacheSeconds);
+      const tokens = new TokenService({ sql, keys, cvvSlots, trail, freezes });
       // Operator sessions the api issued: verified with their public keys, under migration 005's grants.
       const operatorSessions = await SessionVerifier.open({ sql, trail, environment: provider.environment });
       services.vault = { sql, tokens, cvvSlots, keys, volatile, audit };

@@ -67,6 +67,13 @@ export const errorCatalog = {
   rate_limited: { status: 429, title: 'Too many requests; retry after the time in retry-after' },
   not_ready: { status: 503, title: 'The service is not ready' },
   internal_error: { status: 500, title: 'Internal error' },
+  // Key lifecycle and incident response (issue 6).
+  merchant_frozen: { status: 423, title: 'The merchant is frozen; its card data is not served' },
+  key_version_not_found: { status: 404, title: 'No such key version' },
+  key_version_in_use: {
+    status: 409,
+    title: 'The key version is active or still protects data; rotate and rewrap before retiring it',
+  },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalog;

@@ -102,7 +102,15 @@ export async function keyInventory(options: {
   }
 
   const systemKeys = await sql<
-    { family: string; version: string; seq: number; provider: string; environment: string; created_at: Date; retired: boolean }[]
+    {
+      family: string;
+      version: string;
+      seq: number;
+      provider: string;
+      environment: string;
+      created_at: Date;
+      retired: boolean;
+    }[]
   >`
     select 'audit_hash' as family, version::text, version as seq, provider, environment, created_at, false as retired
       from audit.hash_keys
@@ -116,7 +124,12 @@ export async function keyInventory(options: {
   const newest = new Map<string, number>();
   for (const k of systemKeys) newest.set(k.family, Math.max(newest.get(k.family) ?? 0, k.seq));
   const families: Record<string, { purpose: string; algorithm: string; older: string; days?: number }> = {
-    audit_hash: { purpose: 'audit keyed hashes', algorithm: 'HMAC-SHA-256', older: 'superseded', days: periods.audit },
+    audit_hash: {
+      purpose: 'audit keyed hashes',
+      algorithm: 'HMAC-SHA-256',
+      older: 'superseded',
+      days: periods.audit,
+    },
     audit_signing: {
       purpose: 'audit checkpoint signing',
       algorithm: 'Ed25519',
@@ -145,7 +158,8 @@ export async function keyInventory(options: {
     });
   }
 
-  if (options.certificateDir) items.push(...(await certificates(options.certificateDir, provider.environment)));
+  if (options.certificateDir)
+    items.push(...(await certificates(options.certificateDir, provider.environment)));
   return items;
 }
 
@@ -158,7 +172,8 @@ async function certificates(dir: string, environment: string): Promise<Inventory
     const details = cert.publicKey.asymmetricKeyDetails;
     const type = cert.publicKey.asymmetricKeyType ?? 'unknown';
     const strength =
-      details?.modulusLength ?? (details?.namedCurve ? curveBits(details.namedCurve) : type === 'ed25519' ? 256 : 0);
+      details?.modulusLength ??
+      (details?.namedCurve ? curveBits(details.namedCurve) : type === 'ed25519' ? 256 : 0);
     items.push({
       id: `certificate:${file}`,
       kind: 'certificate',

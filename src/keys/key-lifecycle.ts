@@ -188,7 +188,7 @@ export class KeyLifecycle {
     merchantId: string,
     purpose: KeyPurpose,
     version: number,
-  ): Promise<{ compromised: number; active: number }> {
+  ): Promise<{ compromised: number; active: number; rotated: boolean }> {
     const [row] = await this.#sql<VersionRow[]>`
       select version, state, rotated_at, compromised_at from vault.key_encryption_keys
       where merchant_id = ${merchantId} and purpose = ${purpose} and version = ${version}`;
@@ -216,7 +216,7 @@ export class KeyLifecycle {
         where merchant_id = ${merchantId} and purpose = ${purpose} and state = 'active'`;
       active = current?.version ?? 0;
     }
-    return { compromised: version, active };
+    return { compromised: version, active, rotated: row.state === 'active' };
   }
 
   /** Merchants with decrypt-only versions of a purpose: the work left for the jobs and retirement. */

@@ -35,7 +35,9 @@ export interface KeyStatus {
  * its purpose's cryptoperiod (PCI DSS 3.6.4, 3.7.4).
  */
 export async function keyStatus(sql: Sql, periods: Cryptoperiods, now = new Date()): Promise<KeyStatus[]> {
-  const rows = await sql<{ merchant_id: string | null; purpose: string; key: string; version: number; created_at: Date }[]>`
+  const rows = await sql<
+    { merchant_id: string | null; purpose: string; key: string; version: number; created_at: Date }[]
+  >`
     select merchant_id, purpose, 'kek' as key, version, created_at from vault.key_encryption_keys where state = 'active'
     union all
     (select null, 'audit', 'audit_hash', version, created_at from audit.hash_keys order by version desc limit 1)
@@ -46,7 +48,8 @@ export async function keyStatus(sql: Sql, periods: Cryptoperiods, now = new Date
     const purpose = row.purpose as RotatablePurpose;
     const days = periods[purpose];
     const ends = row.created_at.getTime() + days * DAY_MS;
-    const status = now.getTime() >= ends ? 'expired' : ends - now.getTime() <= periods.warnDays * DAY_MS ? 'warn' : 'ok';
+    const status =
+      now.getTime() >= ends ? 'expired' : ends - now.getTime() <= periods.warnDays * DAY_MS ? 'warn' : 'ok';
     return {
       merchant_id: row.merchant_id,
       purpose,

@@ -248,7 +248,8 @@ export class KeyLifecycle {
   async #rotateAudit(who: KeyActor): Promise<RotatedKey> {
     const environment = this.#provider.environment;
     return this.#change(async (db) => {
-      await db`lock table audit.hash_keys, audit.signing_keys in exclusive mode`;
+      // Two rotations at once would race for the same version numbers; the loser waits here.
+      await db`select pg_advisory_xact_lock(hashtext('cardhold.audit-key-rotation'))`;
       const [hash] = await db<
         { v: number }[]
       >`select coalesce(max(version), 0)::int as v from audit.hash_keys`;

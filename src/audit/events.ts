@@ -56,7 +56,6 @@ export const auditActions = {
   'key.retire': 'A key version that nothing references was retired and its material destroyed',
   'key.compromise': 'A key version was declared compromised',
   'key.destroy': 'A compromised key version was destroyed after everything under it moved',
-  'key.master_rotate': 'The key provider’s master key changed and every key below it was re-wrapped',
   'key.inventory': 'The key and certificate inventory or key status was read',
   'merchant.freeze': 'A merchant was frozen: its card data is served to nobody',
   'merchant.unfreeze': 'A merchant was unfrozen',

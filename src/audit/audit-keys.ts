@@ -20,9 +20,9 @@ export interface PublicSigningKey {
   createdAt: Date;
 }
 
-const hashContext = (version: number, environment: string) =>
+export const hashContext = (version: number, environment: string) =>
   `cardhold/audit-hash/v1|${version}|${environment}`;
-const signingContext = (version: number, environment: string) =>
+export const signingContext = (version: number, environment: string) =>
   `cardhold/audit-signing/v1|${version}|${environment}`;
 
 async function unwrapWith(provider: KeyProvider, wrapped: Buffer, context: string): Promise<Buffer> {

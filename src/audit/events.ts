@@ -61,6 +61,16 @@ export const auditActions = {
   'webhook_endpoint.rotate_secret': 'A webhook signing secret was rotated (overlap set)',
   'webhook_delivery.retry': 'A webhook delivery was sent again by hand',
   'webhook_key.create': 'The key that encrypts webhook signing secrets was created',
+  // Key lifecycle (PCI DSS 3.6.1, 3.7.4, 3.7.5): 10.2.1.2 administrative actions, 10.2.1.7 keys made and destroyed.
+  'key.rotate': 'A new key version was created; the previous one became decrypt-only',
+  'key.rewrap_start': 'A job moving data keys (or fingerprints) to the newest key version started',
+  'key.rewrap_finish': 'A job moving data keys (or fingerprints) to the newest key version finished',
+  'key.retire': 'A key version that nothing references was retired and its material destroyed',
+  'key.compromise': 'A key version was declared compromised',
+  'key.destroy': 'A compromised key version was destroyed after everything under it moved',
+  'key.inventory': 'The key and certificate inventory or key status was read',
+  'merchant.freeze': 'A merchant was frozen: its card data is served to nobody',
+  'merchant.unfreeze': 'A merchant was unfrozen',
 } as const;
 
 export type AuditAction = keyof typeof auditActions;

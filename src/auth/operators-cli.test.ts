@@ -1,30 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { runCli } from '../../test/run-cli.ts';
 
 function cli(
   t: TestPlatform,
   args: string[],
   stdin: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.resolve('bin/cardhold.js'), ...args], {
-      env: { ...process.env, CARDHOLD_DATA_DIR: t.dataDir, CARDHOLD_LOG_LEVEL: 'silent' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
+  return runCli(t.dataDir, args, { stdin });
 }
 
 describe('`cardhold operators bootstrap` (embedded)', () => {

@@ -23,6 +23,11 @@ import { openKeyProvider, pkcs11Options, sealedKeyFile } from '../keys/open-key-
 import { version } from '../platform/version.ts';
 import { migrate } from '../storage/migrate.ts';
 import { openAdminDatabase } from './admin-database.ts';
+import {
+  registerKeyLifecycleCommands,
+  registerMerchantFreezeCommands,
+  rotateKeyVersion,
+} from './keys-commands.ts';
 import { configOrExit, loggerFor, runRoles } from './run-roles.ts';
 
 const program = new Command()
@@ -314,7 +319,7 @@ merchantsCommand
     });
   });
 
-const keysCommand = program.command('keys').description('merchant API keys');
+const keysCommand = program.command('keys').description('merchant API keys, and the key lifecycle');
 
 keysCommand
   .command('issue')
@@ -346,17 +351,27 @@ keysCommand
 
 keysCommand
   .command('rotate')
-  .description("issue a key's successor; the old key works until the overlap ends")
-  .requiredOption('--merchant <id>', 'the merchant')
-  .requiredOption('--key <id>', 'the key to rotate')
+  .description(
+    "issue an API key's successor (--key; the old key works until the overlap ends), or a new key version (--purpose)",
+  )
+  .option('--merchant <id>', 'the merchant')
+  .option('--key <id>', 'the API key to rotate')
+  .option('--purpose <purpose>', 'rotate a key-encrypting key instead: pan|cvv|fingerprint|audit')
   .option('--overlap-seconds <n>', 'how long the old key keeps working', '86400')
-  .action(async (options: { merchant: string; key: string; overlapSeconds: string }) => {
+  .action(async (options: { merchant?: string; key?: string; overlapSeconds: string; purpose?: string }) => {
+    if (options.purpose) return rotateKeyVersion(withCliServices, { ...options, purpose: options.purpose });
+    if (!options.merchant || !options.key) throw new Error('--merchant and --key are required');
     const overlap = Number(options.overlapSeconds);
     if (!Number.isInteger(overlap) || overlap < 0 || overlap > 30 * 24 * 3600) {
       throw new Error('--overlap-seconds must be a whole number from 0 to 2592000');
     }
     await withCliServices('keys rotate', async ({ sql, trail, who }) => {
-      const key = await new Merchants(sql, trail).rotateKey(who, options.merchant, options.key, overlap);
+      const key = await new Merchants(sql, trail).rotateKey(
+        who,
+        options.merchant as string,
+        options.key as string,
+        overlap,
+      );
       printJson({ ...key, secret: key.secret.expose() });
     });
   });
@@ -460,6 +475,9 @@ keysCommand
   .command('seal-status')
   .description('whether the running processes are sealed, and how many shares they hold')
   .action(() => toControlSockets({ op: 'status' }));
+// Key lifecycle (issue 6): rewrap, retire, compromise, status, inventory; merchant freeze.
+registerKeyLifecycleCommands(keysCommand, withCliServices);
+registerMerchantFreezeCommands(merchantsCommand, withCliServices);
 
 program
   .command('roles')

@@ -72,6 +72,11 @@ export interface Config {
   webhookRetryHorizonMs: number;
   webhookPollIntervalMs: number;
   webhookTimeoutMs: number;
+  cryptoperiodPanDays: number;
+  cryptoperiodCvvDays: number;
+  cryptoperiodFingerprintDays: number;
+  cryptoperiodAuditDays: number;
+  cryptoperiodWarnDays: number;
 }
 
 /** A bad setting: names the variable and what is wrong, never the value. */

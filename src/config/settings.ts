@@ -484,6 +484,51 @@ export const settings = {
     description:
       'Time limit of one webhook request, from connecting to the end of the response; longer counts as a failed attempt.',
   },
+  // Key lifecycle (issue 6): cryptoperiods per purpose (PCI DSS 3.6.4, 3.7.4).
+  cryptoperiodPanDays: {
+    env: 'CARDHOLD_CRYPTOPERIOD_PAN_DAYS',
+    type: 'integer',
+    default: 365,
+    min: 1,
+    max: 3650,
+    description:
+      'Cryptoperiod of card-number (PAN) key-encrypting keys: `cardhold keys status` warns before it ends and fails after; rotate with `cardhold keys rotate`.',
+  },
+  cryptoperiodCvvDays: {
+    env: 'CARDHOLD_CRYPTOPERIOD_CVV_DAYS',
+    type: 'integer',
+    default: 365,
+    min: 1,
+    max: 3650,
+    description:
+      'Cryptoperiod of CVV key-encrypting keys: `cardhold keys status` warns before it ends and fails after; rotate with `cardhold keys rotate`.',
+  },
+  cryptoperiodFingerprintDays: {
+    env: 'CARDHOLD_CRYPTOPERIOD_FINGERPRINT_DAYS',
+    type: 'integer',
+    default: 365,
+    min: 1,
+    max: 3650,
+    description:
+      'Cryptoperiod of fingerprint (HMAC) keys: `cardhold keys status` warns before it ends and fails after; rotate with `cardhold keys rotate`.',
+  },
+  cryptoperiodAuditDays: {
+    env: 'CARDHOLD_CRYPTOPERIOD_AUDIT_DAYS',
+    type: 'integer',
+    default: 365,
+    min: 1,
+    max: 3650,
+    description:
+      'Cryptoperiod of the audit trail hashing and checkpoint-signing keys: `cardhold keys status` warns before it ends and fails after; rotate with `cardhold keys rotate`.',
+  },
+  cryptoperiodWarnDays: {
+    env: 'CARDHOLD_CRYPTOPERIOD_WARN_DAYS',
+    type: 'integer',
+    default: 30,
+    min: 0,
+    max: 365,
+    description: 'How many days before a cryptoperiod ends `cardhold keys status` starts to warn.',
+  },
 } as const satisfies Record<string, SettingDefinition>;
 
 export type SettingName = keyof typeof settings;

@@ -39,3 +39,16 @@ export function openRecord(kek: KeyObject, record: SealedRecord, aad: Buffer): B
   }
   return open(dataKey, record.ciphertext, aad);
 }
+
+/**
+ * Moves a record's data key from one key-encrypting key to another without opening the ciphertext: the
+ * data key is unwrapped, wrapped again under the same AAD, and its buffer zeroed.
+ */
+export function rewrapDataKey(from: KeyObject, to: KeyObject, wrappedDataKey: Buffer, aad: Buffer): Buffer {
+  const material = open(from, wrappedDataKey, dekContext(aad));
+  try {
+    return seal(to, material, dekContext(aad));
+  } finally {
+    material.fill(0);
+  }
+}

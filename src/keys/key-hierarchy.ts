@@ -21,6 +21,19 @@ interface KekRow {
   version: number;
   wrapped_key: Buffer;
   environment: string;
+  state: string;
+}
+
+/**
+ * How long a process trusts what it learned about key versions (which one is active, which still
+ * decrypt). A rotation or retirement made elsewhere (the CLI, another replica) reaches every process
+ * within this time; retirement waits at least twice as long after a rotation (see key-lifecycle.ts).
+ */
+export const KEY_CACHE_SECONDS = 30;
+
+interface Cached<T> {
+  at: number;
+  value: Promise<T>;
 }
 
 /**
@@ -31,8 +44,10 @@ interface KekRow {
 export class KeyHierarchy {
   readonly #sql: Sql;
   readonly #provider: KeyProvider;
-  readonly #keys = new Map<string, Promise<KeyObject>>();
-  readonly #active = new Map<string, Promise<VersionedKey>>();
+  readonly #keys = new Map<string, Cached<KeyObject>>();
+  readonly #active = new Map<string, Cached<VersionedKey>>();
+  readonly #readable = new Map<string, Cached<VersionedKey[]>>();
+  readonly #cacheMs: number;
   readonly #onProviderFailure: ((error: unknown) => void) | undefined;
   readonly #onKeyCreated: KeyCreatedHook | undefined;
 
@@ -43,8 +58,13 @@ export class KeyHierarchy {
   constructor(
     sql: Sql,
     provider: KeyProvider,
-    options: { onProviderFailure?: (error: unknown) => void; onKeyCreated?: KeyCreatedHook } = {},
+    options: {
+      onProviderFailure?: (error: unknown) => void;
+      onKeyCreated?: KeyCreatedHook;
+      cacheSeconds?: number;
+    } = {},
   ) {
+    this.#cacheMs = (options.cacheSeconds ?? KEY_CACHE_SECONDS) * 1000;
     this.#sql = sql;
     this.#provider = provider;
     this.#onProviderFailure = options.onProviderFailure;
@@ -57,26 +77,49 @@ export class KeyHierarchy {
 
   /** The key new writes use, created (version 1) on a merchant's first use of the purpose. */
   active(merchantId: string, purpose: KeyPurpose): Promise<VersionedKey> {
-    const id = `${merchantId}|${purpose}`;
-    let pending = this.#active.get(id);
-    if (!pending) {
-      pending = this.#loadActive(merchantId, purpose);
-      this.#active.set(id, pending);
-      pending.catch(() => this.#active.delete(id));
-    }
-    return pending;
+    return this.#cached(this.#active, `${merchantId}|${purpose}`, () =>
+      this.#loadActive(merchantId, purpose),
+    );
   }
 
-  /** A specific version, for reading records written under it. */
+  /** A specific version, for reading records written under it; a retired version opens nothing. */
   version(merchantId: string, purpose: KeyPurpose, version: number): Promise<KeyObject> {
-    const id = `${merchantId}|${purpose}|${version}`;
-    let pending = this.#keys.get(id);
-    if (!pending) {
-      pending = this.#loadVersion(merchantId, purpose, version);
-      this.#keys.set(id, pending);
-      pending.catch(() => this.#keys.delete(id));
-    }
-    return pending;
+    return this.#cached(this.#keys, `${merchantId}|${purpose}|${version}`, () =>
+      this.#loadVersion(merchantId, purpose, version),
+    );
+  }
+
+  /**
+   * Every version that still decrypts, newest (the active one) first: during a re-fingerprint both the
+   * new and the old fingerprint keys find a card.
+   */
+  readable(merchantId: string, purpose: KeyPurpose): Promise<VersionedKey[]> {
+    return this.#cached(this.#readable, `${merchantId}|${purpose}`, async () => {
+      const active = await this.active(merchantId, purpose);
+      const rows = await this.#sql<{ version: number }[]>`
+        select version from vault.key_encryption_keys
+        where merchant_id = ${merchantId} and purpose = ${purpose} and state = 'decrypt_only'
+        order by version desc`;
+      const older = await Promise.all(
+        rows.map(async (r) => ({
+          version: r.version,
+          key: await this.version(merchantId, purpose, r.version),
+        })),
+      );
+      return [active, ...older.filter((k) => k.version !== active.version)];
+    });
+  }
+
+  #cached<T>(map: Map<string, Cached<T>>, id: string, load: () => Promise<T>): Promise<T> {
+    const hit = map.get(id);
+    if (hit && Date.now() - hit.at < this.#cacheMs) return hit.value;
+    const value = load();
+    const entry = { at: Date.now(), value };
+    map.set(id, entry);
+    value.catch(() => {
+      if (map.get(id) === entry) map.delete(id);
+    });
+    return value;
   }
 
   /** Age in seconds of the oldest active key-encrypting key, per purpose that has one (for metrics). */
@@ -91,17 +134,18 @@ export class KeyHierarchy {
   forget(): void {
     this.#keys.clear();
     this.#active.clear();
+    this.#readable.clear();
   }
 
   async #loadActive(merchantId: string, purpose: KeyPurpose): Promise<VersionedKey> {
     let rows = await this.#sql<KekRow[]>`
-      select version, wrapped_key, environment from vault.key_encryption_keys
+      select version, wrapped_key, environment, state from vault.key_encryption_keys
       where merchant_id = ${merchantId} and purpose = ${purpose} and state = 'active'
       order by version desc limit 1`;
     if (rows.length === 0) {
       await this.#create(merchantId, purpose, 1);
       rows = await this.#sql<KekRow[]>`
-        select version, wrapped_key, environment from vault.key_encryption_keys
+        select version, wrapped_key, environment, state from vault.key_encryption_keys
         where merchant_id = ${merchantId} and purpose = ${purpose} and state = 'active'
         order by version desc limit 1`;
     }
@@ -116,7 +160,7 @@ export class KeyHierarchy {
     try {
       const wrapped = await this.#wrap(
         material,
-        context(merchantId, purpose, version, this.#provider.environment),
+        kekContext(merchantId, purpose, version, this.#provider.environment),
       );
       // Concurrent first writers race here; the loser's key is discarded and both use the winner's.
       const insert = (db: Sql) => db`
@@ -136,12 +180,16 @@ export class KeyHierarchy {
 
   async #loadVersion(merchantId: string, purpose: KeyPurpose, version: number): Promise<KeyObject> {
     const rows = await this.#sql<KekRow[]>`
-      select version, wrapped_key, environment from vault.key_encryption_keys
+      select version, wrapped_key, environment, state from vault.key_encryption_keys
       where merchant_id = ${merchantId} and purpose = ${purpose} and version = ${version}`;
     const row = rows[0];
     if (!row)
       throw new CardholdError('token_integrity_failed', {
         detail: 'The record names an unknown key version',
+      });
+    if (row.state === 'retired')
+      throw new CardholdError('token_integrity_failed', {
+        detail: 'The record names a retired (destroyed) key version',
       });
     if (row.environment !== this.#provider.environment) {
       throw new CardholdError('key_environment_mismatch', {
@@ -150,7 +198,7 @@ export class KeyHierarchy {
     }
     const material = await this.#unwrap(
       row.wrapped_key,
-      context(merchantId, purpose, version, row.environment),
+      kekContext(merchantId, purpose, version, row.environment),
     );
     try {
       return createSecretKey(material);
@@ -179,6 +227,12 @@ export class KeyHierarchy {
   }
 }
 
-function context(merchantId: string, purpose: KeyPurpose, version: number, environment: string): string {
+/** The context a key-encrypting key is wrapped under by the key provider. */
+export function kekContext(
+  merchantId: string,
+  purpose: KeyPurpose,
+  version: number,
+  environment: string,
+): string {
   return `cardhold/kek/v1|${environment}|${merchantId}|${purpose}|${version}`;
 }

@@ -47,6 +47,7 @@ import type { VolatileStore } from '../storage/volatile-store.ts';
 import { CvvSlots } from '../vault/cvv-slots.ts';
 import { ForwardProxy } from '../vault/forward-proxy.ts';
 import { registerForwardRoutes } from '../vault/forward-routes.ts';
+import { MerchantFreezes } from '../vault/merchant-freezes.ts';
 import { registerVaultRoutes } from '../vault/routes.ts';
 import { TokenService } from '../vault/token-service.ts';
 import { type OpenWebhooks, openWebhooks } from '../webhooks/open-webhooks.ts';
@@ -283,7 +284,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         { ttlSeconds: config.cvvTtlSeconds, maxUses: config.cvvMaxUses },
         trail,
       );
-      const tokens = new TokenService({ sql, keys, cvvSlots, trail });
+      const freezes = new MerchantFreezes(sql, config.apiKeyCacheSeconds);
+      const tokens = new TokenService({ sql, keys, cvvSlots, trail, freezes });
       const vaultTls = await tls.material('vault');
       const forward = new ForwardProxy({
         tokens,

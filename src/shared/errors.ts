@@ -155,6 +155,13 @@ export const errorCatalog = {
     status: 500,
     title: 'An event payload looked like it held a card number and was not written',
   },
+  // Key lifecycle and incident response (issue 6).
+  merchant_frozen: { status: 423, title: 'The merchant is frozen; its card data is not served' },
+  key_version_not_found: { status: 404, title: 'No such key version' },
+  key_version_in_use: {
+    status: 409,
+    title: 'The key version is active or still protects data; rotate and rewrap before retiring it',
+  },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalog;

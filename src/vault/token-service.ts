@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import type { Sql } from 'postgres';
 import type { AuditTrail, LaneWriter } from '../audit/audit-trail.ts';
 import { type AccessContext, type AuditEvent, accessEvent } from '../audit/events.ts';
@@ -8,9 +7,11 @@ import { CardholdError, type FieldError, isCardholdError } from '../shared/error
 import { NaturalBatcher, type Settled } from '../shared/natural-batcher.ts';
 import { Secret } from '../shared/secret.ts';
 import { cvvLengthOf } from './card-brands.ts';
+import { fingerprintOf, panAad } from './card-record.ts';
 import { type ValidCard, validateCard, validateCvv } from './card-validation.ts';
 import type { CvvSlotOptions, CvvSlots, CvvSlotView } from './cvv-slots.ts';
 import { formatPreservingAlias, newId } from './identifiers.ts';
+import type { MerchantFreezes } from './merchant-freezes.ts';
 
 export const BATCH_LIMIT = 100;
 const MAX_TOKEN_LIFETIME_MS = 20 * 366 * 24 * 3600 * 1000;
@@ -96,6 +97,9 @@ interface PreparedCard {
   request: TokenizeRequest;
   card: ValidCard;
   fingerprint: Buffer;
+  fingerprintVersion: number;
+  /** The card's fingerprint under every fingerprint key that still decrypts (dedup during a re-fingerprint). */
+  knownFingerprints: Buffer[];
   pan: VersionedKey;
   expiresAt: Date | null;
   cvvOptions: CvvSlotOptions | undefined;
@@ -114,6 +118,7 @@ export class TokenService {
   readonly #cvv: CvvSlots;
   readonly #trail: AuditTrail;
   readonly #now: () => Date;
+  readonly #freezes: MerchantFreezes | undefined;
   readonly #inserts: NaturalBatcher<PreparedCard, TokenizeResult>;
   readonly #lookups: NaturalBatcher<TokenKey, TokenRow | undefined>;
 
@@ -123,7 +128,10 @@ export class TokenService {
     cvvSlots: CvvSlots;
     trail: AuditTrail;
     now?: () => Date;
+    /** Refuses card data of frozen merchants (incident response); absent in tools that run the lifecycle. */
+    freezes?: MerchantFreezes;
   }) {
+    this.#freezes = deps.freezes;
     this.#sql = deps.sql;
     this.#keys = deps.keys;
     this.#cvv = deps.cvvSlots;
@@ -177,7 +185,14 @@ export class TokenService {
       : undefined;
     const expiresAt = parseTokenExpiry(request.expiresAt, now, field('expires_at'));
 
-    const fingerprint = await this.#fingerprint(merchantId, card.pan);
+    await this.#notFrozen(ctx, 'token.create', { type: 'token', id: '-' });
+    const fingerprints = (await this.#keys.readable(merchantId, 'fingerprint')).map(({ version, key }) => ({
+      version,
+      value: fingerprintOf(key, card.pan),
+    }));
+    const newest = fingerprints[0];
+    if (!newest) throw new CardholdError('key_provider_unavailable', { detail: 'No fingerprint key' });
+    const fingerprint = newest.value;
     const pan = await this.#keys.active(merchantId, 'pan');
     // Loaded (or created, which is itself audited) before a lane is held, so that nothing waits for a
     // second lane while holding one.
@@ -191,6 +206,8 @@ export class TokenService {
       request,
       card,
       fingerprint,
+      fingerprintVersion: newest.version,
+      knownFingerprints: fingerprints.map((f) => f.value),
       pan,
       expiresAt,
       cvvOptions,
@@ -212,14 +229,15 @@ export class TokenService {
    * INSERT in a CTE), dedup a transaction (for its advisory lock).
    */
   async #store(prepared: PreparedCard, audit: LaneWriter): Promise<TokenizeResult> {
-    const { ctx, merchantId, request, fingerprint, cvvOptions } = prepared;
+    const { ctx, merchantId, request, fingerprint, knownFingerprints, cvvOptions } = prepared;
     return this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
       // Serialise dedup per merchant and card so two concurrent requests cannot both insert.
       await db`select pg_advisory_xact_lock(hashtextextended(${merchantId + ':' + fingerprint.toString('hex')}, 0))`;
       const existing = await db<TokenRow[]>`
         select ${db.unsafe(viewColumns)} from vault.tokens
-        where merchant_id = ${merchantId} and fingerprint = ${fingerprint}
+        where merchant_id = ${merchantId}
+          and (${knownFingerprints.slice(1).reduce((any, f) => db`${any} or fingerprint = ${f}`, db`fingerprint = ${fingerprint}`)})
           and (expires_at is null or expires_at > now())
         order by created_at limit 1`;
       const found = existing[0];
@@ -260,7 +278,17 @@ export class TokenService {
       const events: AuditEvent[] = [];
       const created: Array<{ id: string; slot: CvvSlotView | null }> = [];
       for (const prepared of items) {
-        const { ctx, merchantId, request, card, fingerprint, pan, expiresAt, cvvOptions } = prepared;
+        const {
+          ctx,
+          merchantId,
+          request,
+          card,
+          fingerprint,
+          fingerprintVersion,
+          pan,
+          expiresAt,
+          cvvOptions,
+        } = prepared;
         const id = newId('tok');
         const alias = request.formatPreservingAlias ? formatPreservingAlias(card.pan.expose()) : null;
         const payload = Buffer.from(
@@ -285,9 +313,11 @@ export class TokenService {
           merchant_id: merchantId,
           alias,
           fingerprint,
+          fingerprint_version: fingerprintVersion,
           ciphertext: sealed.ciphertext,
           wrapped_dek: sealed.wrappedDataKey,
           kek_version: pan.version,
+          aad_version: pan.version,
           brand: card.brand,
           bin: card.bin,
           last4: card.last4,
@@ -368,6 +398,7 @@ export class TokenService {
     cvv: Secret<string>,
     options: CvvSlotOptions,
   ): Promise<CvvSlotView> {
+    await this.#notFrozen(ctx, 'cvv.create', { type: 'token', id: tokenId });
     const { merchantId } = ctx;
     const rows = await this.#sql<{ brand: string }[]>`
       select brand from vault.tokens
@@ -432,6 +463,7 @@ export class TokenService {
 
   /** A masked read; recorded (found or not) before anything is returned. */
   async get(ctx: AccessContext, idOrAlias: string): Promise<TokenView> {
+    await this.#notFrozen(ctx, 'token.read', { type: 'token', id: idOrAlias });
     const { merchantId } = ctx;
     const resource = { type: 'token', id: idOrAlias };
     const row = await this.#lookups.submit({ merchantId, key: idOrAlias });
@@ -445,6 +477,7 @@ export class TokenService {
    * opened again (crypto-shredding), whatever copies of it a backup may hold.
    */
   async delete(ctx: AccessContext, tokenId: string): Promise<void> {
+    await this.#notFrozen(ctx, 'token.delete', { type: 'token', id: tokenId });
     const resource = { type: 'token', id: tokenId };
     const deleted = await this.#trail.withLane((audit) =>
       this.#sql.begin(async (tx) => {
@@ -459,6 +492,7 @@ export class TokenService {
   }
 
   async list(ctx: AccessContext, query: ListQuery): Promise<{ data: TokenView[]; has_more: boolean }> {
+    await this.#notFrozen(ctx, 'token.search', { type: 'token', id: '*' });
     const { merchantId } = ctx;
     const sql = this.#sql;
     const fingerprint = query.fingerprint ? parseFingerprint(query.fingerprint) : undefined;
@@ -507,6 +541,8 @@ export class TokenService {
     action: 'token.reveal' | 'token.forward',
     details: Record<string, string>,
   ): Promise<RevealedCard> {
+    // A frozen merchant's cards go nowhere: neither to a person nor to a processor.
+    await this.#notFrozen(ctx, action, { type: 'token', id: tokenId });
     const resource = { type: 'token', id: tokenId };
     try {
       const card = await this.#open(ctx.merchantId, tokenId);
@@ -524,12 +560,13 @@ export class TokenService {
         ciphertext: Buffer;
         wrapped_dek: Buffer;
         kek_version: number;
+        aad_version: number;
         exp_month: number;
         exp_year: number;
         brand: string;
       }[]
     >`
-      select ciphertext, wrapped_dek, kek_version, exp_month, exp_year, brand from vault.tokens
+      select ciphertext, wrapped_dek, kek_version, aad_version, exp_month, exp_year, brand from vault.tokens
       where merchant_id = ${merchantId} and id = ${tokenId} and (expires_at is null or expires_at > now())`;
     const row = rows[0];
     if (!row) throw new CardholdError('token_not_found');
@@ -537,7 +574,7 @@ export class TokenService {
     const plain = openRecord(
       kek,
       { ciphertext: row.ciphertext, wrappedDataKey: row.wrapped_dek },
-      panAad(merchantId, tokenId, row.kek_version),
+      panAad(merchantId, tokenId, row.aad_version),
     );
     try {
       const parsed = JSON.parse(plain.toString('utf8')) as { pan: string; name: string | null };
@@ -559,14 +596,16 @@ export class TokenService {
     return rows.length;
   }
 
-  async #fingerprint(merchantId: string, pan: Secret<string>): Promise<Buffer> {
-    const { key } = await this.#keys.active(merchantId, 'fingerprint');
-    return createHmac('sha256', key).update(pan.expose()).digest();
+  /** A frozen merchant's card data is served to nobody; the refusal is recorded. */
+  async #notFrozen(
+    ctx: AccessContext,
+    action: AuditEvent['action'],
+    resource: AuditEvent['resource'],
+  ): Promise<void> {
+    if (this.#freezes && (await this.#freezes.isFrozen(ctx.merchantId))) {
+      await this.#failed(ctx, action, resource, new CardholdError('merchant_frozen'));
+    }
   }
-}
-
-function panAad(merchantId: string, tokenId: string, version: number): Buffer {
-  return Buffer.from(`cardhold/pan/v1|${merchantId}|${tokenId}|${version}`);
 }
 
 function toView(row: TokenRow): TokenView {

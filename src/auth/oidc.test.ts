@@ -186,7 +186,7 @@ describe('a well-formed token', () => {
       subject: 'user-7f3a',
       issuer: ISSUER,
       roles: ['operator-support'],
-      permissions: new Set(['merchants:read', 'payments:read', 'tokens:read']),
+      permissions: new Set(['merchants:read', 'payments:read', 'payments:write', 'refunds:write', 'tokens:read']),
       mfa: true,
       expiresAt: new Date((t0 + 300) * 1000),
       merchantId: MERCHANT,

@@ -36,6 +36,13 @@ const publicTestPans: readonly string[] = [
   '4444333322221111',
   '4035501000000008',
   '4400000000000008',
+  // cardhold's test acquirer (src/acquirers/test-cards.ts): Stripe's lost and stolen card numbers, and
+  // three Luhn-valid numbers of cardhold's own for its timeout, 5xx and unknown-outcome triggers.
+  '4000000000009987',
+  '4000000000009979',
+  '4000000000000135',
+  '4000000000000143',
+  '4000000000000150',
   // Mastercard
   '5555555555554444',
   '2223003122003222',

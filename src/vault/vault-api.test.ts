@@ -289,9 +289,16 @@ for (const backend of backends()) {
         !dump.includes(`"${testCvvs.four}"`) && !dump.includes(hex(testCvvs.four)),
         'no CVV in PostgreSQL',
       );
-      const columns =
-        await t.adminSql`select column_name from information_schema.columns where column_name ilike '%cvv%' or column_name ilike '%cvc%'`;
+      // The api's payments name a CVV slot by its id (payments.payment_intents.cvv_slot, checked to be
+      // `cvv_…` by the schema); no column holds a CVV.
+      const columns = await t.adminSql`
+        select table_schema, table_name, column_name from information_schema.columns
+        where (column_name ilike '%cvv%' or column_name ilike '%cvc%')
+          and not (table_schema = 'payments' and table_name = 'payment_intents' and column_name = 'cvv_slot')`;
       assert.equal(columns.length, 0, 'no table has a CVV column');
+      const slotIds = await t.adminSql`
+        select count(*)::int as bad from payments.payment_intents where cvv_slot !~ '^cvv_[0-9A-Za-z]{22}$'`;
+      assert.equal(slotIds[0]?.['bad'], 0, 'the payments column holds slot ids only');
     });
 
     test('CVV slots can be added to a token, inspected without the CVV, and destroyed', async () => {

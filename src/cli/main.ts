@@ -20,6 +20,7 @@ import { version } from '../platform/version.ts';
 import { migrate } from '../storage/migrate.ts';
 import { openAdminDatabase } from './admin-database.ts';
 import { configOrExit, loggerFor, runRoles } from './run-roles.ts';
+import { registerScanCommand } from './scan-command.ts';
 
 const program = new Command()
   .name('cardhold')
@@ -393,6 +394,8 @@ program
   .action(() => {
     process.stdout.write(JSON.stringify(describeConfig(configOrExit()), null, 2) + '\n');
   });
+
+registerScanCommand(program);
 
 program.parseAsync().catch((error: unknown) => {
   const message =

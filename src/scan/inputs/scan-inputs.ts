@@ -2,6 +2,7 @@ import { type Resource, resourcesOf, type Workload, workloadOf } from '../model.
 import type { SourceDocument } from '../types.ts';
 import { type ComposeService, composeServices, isComposeDocument } from './compose.ts';
 import { type DockerfileModel, parseDockerfile } from './dockerfile.ts';
+import { commentWaivers } from '../waivers.ts';
 import { parseYamlDocuments } from './yaml-source.ts';
 
 export function isDockerfileName(name: string): boolean {
@@ -19,18 +20,25 @@ export class ScanInputs {
   /** Things the scan could not look at, said out loud (a missing renderer, an unreadable file). */
   readonly warnings: string[] = [];
   readonly files = new Set<string>();
+  readonly commentWaivers = new Map<string, ReturnType<typeof commentWaivers>>();
   documents = 0;
 
   addDockerfile(text: string, file: string): void {
     this.files.add(file);
     this.documents++;
     this.dockerfiles.push(parseDockerfile(text, file));
+    this.noteComments(text, file);
   }
 
   /** YAML or JSON: Kubernetes objects (multi-document, Lists) or a Compose file. */
   addYaml(text: string, file: string): void {
     this.files.add(file);
+    this.noteComments(text, file);
     for (const document of parseYamlDocuments(text, file)) this.addDocument(document.value, document.source);
+  }
+
+  private noteComments(text: string, file: string): void {
+    if (text.includes('cardhold:waive')) this.commentWaivers.set(file, commentWaivers(text));
   }
 
   addDocument(value: unknown, source: SourceDocument): void {

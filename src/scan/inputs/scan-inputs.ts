@@ -1,8 +1,8 @@
 import { type Resource, resourcesOf, type Workload, workloadOf } from '../model.ts';
 import type { SourceDocument } from '../types.ts';
+import { commentWaivers } from '../waivers.ts';
 import { type ComposeService, composeServices, isComposeDocument } from './compose.ts';
 import { type DockerfileModel, parseDockerfile } from './dockerfile.ts';
-import { commentWaivers } from '../waivers.ts';
 import { parseYamlDocuments } from './yaml-source.ts';
 
 export function isDockerfileName(name: string): boolean {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -33,7 +34,11 @@ async function scan(
   return { code, stdout, stderr };
 }
 
-const work = await mkdtemp(path.join(outputDir, 'scan-'));
+// Inputs (some hold test card numbers on purpose) live outside test-output/; the reports go into it, so
+// that the suite's artifact scan checks them for card numbers too.
+const work = await mkdtemp(path.join(os.tmpdir(), 'cardhold-scan-'));
+const reports = await mkdtemp(path.join(outputDir, 'scan-'));
+after(() => rm(work, { recursive: true, force: true }));
 const goodPod = `apiVersion: v1
 kind: Namespace
 metadata: {name: shop, labels: {pod-security.kubernetes.io/enforce: restricted}}
@@ -91,7 +96,7 @@ describe('cardhold scan: exit codes', () => {
 describe('cardhold scan: no full card number in any output', () => {
   for (const format of ['text', 'json', 'sarif', 'junit', 'html'] as const) {
     test(format, async () => {
-      const out = path.join(work, `cards.${format}`);
+      const out = path.join(reports, `cards.${format}`);
       const result = await scan({ paths: [path.join(work, 'bad.yaml')], format, out });
       const text = `${await readFile(out, 'utf8')}${result.stdout}${result.stderr}`;
       assert.match(text, /secrets\.card-number/);

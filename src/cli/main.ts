@@ -29,6 +29,7 @@ import {
   rotateKeyVersion,
 } from './keys-commands.ts';
 import { configOrExit, loggerFor, runRoles } from './run-roles.ts';
+import { registerScanCommand } from './scan-command.ts';
 
 const program = new Command()
   .name('cardhold')
@@ -506,6 +507,7 @@ program
   });
 
 registerDiscoverCommand(program);
+registerScanCommand(program);
 
 program.parseAsync().catch((error: unknown) => {
   const message =

@@ -22,7 +22,7 @@ export interface ConnectorCapabilities {
  */
 export type ConnectorResult<T> =
   | { kind: 'succeeded'; value: T }
-  | { kind: 'declined'; code: string; message: string }
+  | { kind: 'declined'; code: string; message: string; card?: CardSummary | undefined }
   | { kind: 'failed'; code: string }
   | { kind: 'unknown'; code: string };
 
@@ -37,9 +37,16 @@ export interface AuthorizeInput {
   cvvSlot: string | null;
 }
 
+/** What a processor says of the card it charged: enough to show the payment, never the number. */
+export interface CardSummary {
+  brand: string;
+  last4: string;
+}
+
 export interface Authorized {
   processorId: string;
   capturedAmount: number;
+  card?: CardSummary | undefined;
 }
 
 export interface OperationInput {

@@ -47,6 +47,11 @@ export class Router {
     return this.#connectors.get(name);
   }
 
+  /** Whether routing needs the card's brand; only then does a payment look its token up first. */
+  get usesBrand(): boolean {
+    return this.#rules.some((rule) => rule.when.brand !== undefined);
+  }
+
   route(input: RouteInput): Connector[] {
     const rule = this.#rules.find((r) => matches(r.when, input));
     const names = rule ? rule.connectors : [...this.#connectors.keys()];

@@ -16,6 +16,7 @@ interface AcquirerAuthorization {
   decline_code: string | null;
   captured_amount: number;
   state: string;
+  card?: { brand: string; last4: string };
   captures?: { reference: string; amount: number }[];
   refunds?: { reference: string; amount: number }[];
 }
@@ -63,11 +64,12 @@ export class TestAcquirerConnector implements Connector {
         body,
       },
     });
-    return interpret(answer, (auth: AcquirerAuthorization) =>
-      auth.status === 'approved'
-        ? { kind: 'succeeded', value: { processorId: auth.id, capturedAmount: auth.captured_amount } }
-        : { kind: 'declined', code: auth.decline_code ?? 'generic_decline', message: 'declined' },
-    );
+    return interpret(answer, (auth: AcquirerAuthorization) => {
+      const card = auth.card ? { brand: auth.card.brand, last4: auth.card.last4 } : undefined;
+      return auth.status === 'approved'
+        ? { kind: 'succeeded', value: { processorId: auth.id, capturedAmount: auth.captured_amount, card } }
+        : { kind: 'declined', code: auth.decline_code ?? 'generic_decline', message: 'declined', card };
+    });
   }
 
   capture(input: OperationInput): Promise<ConnectorResult<void>> {

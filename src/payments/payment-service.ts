@@ -1,12 +1,12 @@
 import type { Sql } from 'postgres';
-import type { Connector, ConnectorResult } from '../acquirers/connector.ts';
+import type { Authorized, CardSummary, Connector, ConnectorResult } from '../acquirers/connector.ts';
 import type { Router } from '../acquirers/routing.ts';
 import { CardholdError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { findPans } from '../shared/pan-detect.ts';
 import { newId } from '../vault/identifiers.ts';
 import { checkAmount, currencyCode } from './currencies.ts';
-import { assertAllowed, isAllowed } from './payment-status.ts';
+import { assertAllowed, isAllowed, type PaymentStatus } from './payment-status.ts';
 import {
   type AttemptRow,
   attemptView,
@@ -99,6 +99,13 @@ export class PaymentService {
   }
 
   async create(ctx: PaymentContext, params: CreateParams): Promise<PaymentView> {
+    const currency = this.#checkCreate(params);
+    const status = params.paymentMethod ? 'requires_confirmation' : 'requires_payment_method';
+    return paymentView(await this.#insert(this.#sql, ctx, params, currency, status, undefined));
+  }
+
+  /** Checks a new payment's parameters; returns its currency code. */
+  #checkCreate(params: CreateParams): string {
     const currency = currencyCode(params.currency);
     checkAmount(params.amount, currency);
     refuseCardNumbers(params.description, 'description');
@@ -109,16 +116,27 @@ export class PaymentService {
         detail: 'A CVV slot goes with a payment method',
       });
     }
-    const status = params.paymentMethod ? 'requires_confirmation' : 'requires_payment_method';
-    const id = newId('pi');
-    const rows = await this.#sql<PaymentRow[]>`
+    return currency;
+  }
+
+  async #insert(
+    db: Sql,
+    ctx: PaymentContext,
+    params: CreateParams,
+    currency: string,
+    status: PaymentStatus,
+    card: CardSummary | undefined,
+  ): Promise<PaymentRow> {
+    const rows = await db<PaymentRow[]>`
       insert into payments.payment_intents
-        (id, merchant_id, amount, currency, status, capture_method, payment_method, cvv_slot, description, metadata)
-      values (${id}, ${ctx.merchantId}, ${params.amount}, ${currency}, ${status},
+        (id, merchant_id, amount, currency, status, capture_method, payment_method, cvv_slot, card_brand,
+         card_last4, description, metadata)
+      values (${newId('pi')}, ${ctx.merchantId}, ${params.amount}, ${currency}, ${status},
         ${params.captureMethod ?? 'automatic'}, ${params.paymentMethod ?? null}, ${params.cvvSlot ?? null},
-        ${params.description ?? null}, ${this.#sql.json(params.metadata ?? {})})
+        ${card?.brand ?? null}, ${card?.last4 ?? null}, ${params.description ?? null},
+        ${db.json(params.metadata ?? {})})
       returning *`;
-    return paymentView(rows[0] as PaymentRow);
+    return rows[0] as PaymentRow;
   }
 
   async get(ctx: PaymentContext, id: string): Promise<PaymentView> {
@@ -169,45 +187,98 @@ export class PaymentService {
     }
     if (params.paymentMethod) assertAllowed(current.status, 'set_payment_method');
     assertAllowed(current.status, 'confirm');
-    const card = await this.#vault.token(ctx.merchantId, tokenId);
-    if (!card) throw new CardholdError('payment_method_invalid', { field: 'payment_method' });
-    const connectors = this.#router.route({
-      merchantId: ctx.merchantId,
-      amount: Number(current.amount),
-      currency: current.currency,
-      brand: card.brand,
-    });
-    if (connectors.length === 0) {
-      throw new CardholdError('processor_unavailable', { detail: 'No connector takes this payment' });
-    }
+    const route = await this.#route(ctx, Number(current.amount), current.currency, tokenId);
+    const cvvSlot = params.paymentMethod ? (params.cvvSlot ?? null) : (params.cvvSlot ?? current.cvv_slot);
+    const captureMethod = params.captureMethod ?? current.capture_method;
 
-    // Transaction 1: the payment goes to processing, and the first attempt is on record before it is sent.
-    const first = connectors[0] as Connector;
+    // One transaction: the payment goes to processing (if it still may), and the first attempt is on
+    // record before anything is sent.
     const started = await this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
-      const row = await this.#row(db, ctx, id, true);
-      assertAllowed(row.status, 'confirm');
-      const cvvSlot = params.paymentMethod ? (params.cvvSlot ?? null) : (params.cvvSlot ?? row.cvv_slot);
       const updated = await db<PaymentRow[]>`
         update payments.payment_intents set status = 'processing', payment_method = ${tokenId},
-          cvv_slot = ${cvvSlot}, card_brand = ${card.brand}, card_last4 = ${card.last4},
-          capture_method = ${params.captureMethod ?? row.capture_method}, last_error = null, updated_at = now()
-        where id = ${id} returning *`;
-      const payment = updated[0] as PaymentRow;
-      const attempt = await this.#newAttempt(db, payment, 'authorize', first.name, {
+          cvv_slot = ${cvvSlot}, card_brand = ${route.card?.brand ?? null}, card_last4 = ${route.card?.last4 ?? null},
+          capture_method = ${captureMethod}, last_error = null, updated_at = now()
+        where merchant_id = ${ctx.merchantId} and id = ${id}
+          and status in ('requires_payment_method', 'requires_confirmation')
+        returning *`;
+      const payment = updated[0];
+      if (!payment) {
+        // Someone else moved it on since it was read: refuse as its status now says.
+        const now = await this.#row(db, ctx, id);
+        assertAllowed(now.status, 'confirm');
+        throw new CardholdError('payment_in_progress');
+      }
+      const attempt = await this.#newAttempt(db, payment, 'authorize', route.first.name, {
         amount: Number(payment.amount),
-        capture: payment.capture_method === 'automatic',
+        capture: captureMethod === 'automatic',
       });
-      await this.#emit(db, payment, 'payment_intent.processing');
       return { payment, attempt };
     });
+    return this.#authorize(ctx, started.payment, started.attempt, route.connectors, current.status);
+  }
 
-    const { payment } = started;
-    let attempt = started.attempt;
+  /**
+   * Create and confirm in one: the payment is written straight into processing with its first attempt,
+   * one transaction instead of a create, a read and an update.
+   */
+  async createAndConfirm(
+    ctx: PaymentContext,
+    params: CreateParams & { paymentMethod: string },
+  ): Promise<PaymentView> {
+    const currency = this.#checkCreate(params);
+    const route = await this.#route(ctx, params.amount, currency, params.paymentMethod);
+    const captureMethod = params.captureMethod ?? 'automatic';
+    const started = await this.#sql.begin(async (tx) => {
+      const db = tx as unknown as Sql;
+      const payment = await this.#insert(db, ctx, params, currency, 'processing', route.card);
+      const attempt = await this.#newAttempt(db, payment, 'authorize', route.first.name, {
+        amount: params.amount,
+        capture: captureMethod === 'automatic',
+      });
+      return { payment, attempt };
+    });
+    return this.#authorize(ctx, started.payment, started.attempt, route.connectors, 'requires_confirmation');
+  }
+
+  /** The connectors for a payment, and the card's brand and last four when routing needs the brand. */
+  async #route(
+    ctx: PaymentContext,
+    amount: number,
+    currency: string,
+    tokenId: string,
+  ): Promise<{ connectors: Connector[]; first: Connector; card: CardSummary | undefined }> {
+    let card: CardSummary | undefined;
+    if (this.#router.usesBrand) {
+      card = await this.#vault.token(ctx.merchantId, tokenId);
+      if (!card) throw new CardholdError('payment_method_invalid', { field: 'payment_method' });
+    }
+    const connectors = this.#router.route({
+      merchantId: ctx.merchantId,
+      amount,
+      currency,
+      brand: card?.brand ?? '',
+    });
+    const first = connectors[0];
+    if (!first)
+      throw new CardholdError('processor_unavailable', { detail: 'No connector takes this payment' });
+    return { connectors, first, card };
+  }
+
+  async #authorize(
+    ctx: PaymentContext,
+    payment: PaymentRow,
+    first: AttemptRow,
+    connectors: readonly Connector[],
+    before: PaymentStatus,
+  ): Promise<PaymentView> {
+    const tokenId = payment.payment_method as string;
+    let attempt = first;
     for (let i = 0; ; i++) {
       const connector = connectors[i] as Connector;
-      const result = await connector
-        .authorize({
+      let result: ConnectorResult<Authorized>;
+      try {
+        result = await connector.authorize({
           reference: attempt.id,
           merchantId: ctx.merchantId,
           amount: Number(payment.amount),
@@ -215,12 +286,16 @@ export class PaymentService {
           capture: attempt.capture,
           token: tokenId,
           cvvSlot: payment.cvv_slot,
-        })
-        .catch((error: unknown): ConnectorResult<never> => {
-          // The vault could not be asked (or refused): nothing reached a processor.
-          this.#logger.warn({ err: { message: String(error) }, payment: id }, 'authorize not sent');
-          return { kind: 'failed', code: error instanceof CardholdError ? error.code : 'vault_unavailable' };
         });
+      } catch (error) {
+        const code = error instanceof CardholdError ? error.code : 'vault_unavailable';
+        if (code === 'token_not_found' || code === 'cvv_slot_not_found') {
+          return this.#refusedByVault(attempt, code, before);
+        }
+        // The vault could not be asked (or refused): nothing reached a processor.
+        this.#logger.warn({ code, payment: payment.id }, 'authorize not sent');
+        result = { kind: 'failed', code };
+      }
       const next = connectors[i + 1];
       if (result.kind === 'failed' && next) {
         await this.#finishAttempt(this.#sql, attempt.id, 'failed', { errorCode: result.code });
@@ -230,39 +305,63 @@ export class PaymentService {
         });
         continue;
       }
-      return this.applyAuthorization(attempt, result);
+      return this.applyAuthorization(attempt, result, before);
     }
+  }
+
+  /**
+   * The vault refused before anything was sent: the token is not this merchant's (or is gone), or the
+   * CVV slot has expired or been used up. The payment goes back to where it was, as if never confirmed.
+   */
+  async #refusedByVault(
+    attempt: AttemptRow,
+    code: 'token_not_found' | 'cvv_slot_not_found',
+    before: PaymentStatus,
+  ): Promise<never> {
+    await this.#sql.begin(async (tx) => {
+      const db = tx as unknown as Sql;
+      await this.#finishAttempt(db, attempt.id, 'failed', { errorCode: code });
+      await db`
+        update payments.payment_intents set status = ${code === 'token_not_found' ? 'requires_payment_method' : before},
+          cvv_slot = case when ${code === 'cvv_slot_not_found'} then null else cvv_slot end, updated_at = now()
+        where id = ${attempt.payment_id}`;
+    });
+    if (code === 'token_not_found')
+      throw new CardholdError('payment_method_invalid', { field: 'payment_method' });
+    throw new CardholdError('cvv_slot_not_found', { field: 'payment_method_options.card.cvc_token' });
   }
 
   /**
    * Records an authorization's outcome on its attempt and its payment: at confirmation, or later when
    * the reconciler learns it. Throws the merchant-facing error for a decline or an unreachable processor.
+   * `before` is the status a payment returns to when nothing was processed.
    */
   async applyAuthorization(
     attempt: AttemptRow,
-    result: ConnectorResult<{ processorId: string; capturedAmount: number }>,
+    result: ConnectorResult<Authorized>,
+    before: PaymentStatus = 'requires_confirmation',
   ): Promise<PaymentView> {
-    const ctx = { merchantId: attempt.merchant_id };
     const payment = await this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
-      const row = await this.#row(db, ctx, attempt.payment_id, true);
       switch (result.kind) {
         case 'succeeded': {
           await this.#finishAttempt(db, attempt.id, 'succeeded', { reference: result.value.processorId });
           const captured = result.value.capturedAmount;
-          const amount = Number(row.amount);
-          const status = captured > 0 ? 'succeeded' : 'requires_capture';
+          const card = result.value.card;
           const updated = await db<PaymentRow[]>`
-            update payments.payment_intents set status = ${status},
-              amount_received = ${captured}, amount_capturable = ${captured > 0 ? 0 : amount},
+            update payments.payment_intents set status = ${captured > 0 ? 'succeeded' : 'requires_capture'},
+              amount_received = ${captured}, amount_capturable = case when ${captured > 0} then 0 else amount end,
               connector = ${attempt.connector}, connector_payment_id = ${result.value.processorId},
+              card_brand = coalesce(${card?.brand ?? null}, card_brand), card_last4 = coalesce(${card?.last4 ?? null}, card_last4),
               cvv_slot = null, updated_at = now()
-            where id = ${row.id} returning *`;
+            where id = ${attempt.payment_id} returning *`;
           const payment = updated[0] as PaymentRow;
           await this.#emit(
             db,
             payment,
-            status === 'succeeded' ? 'payment_intent.succeeded' : 'payment_intent.amount_capturable_updated',
+            payment.status === 'succeeded'
+              ? 'payment_intent.succeeded'
+              : 'payment_intent.amount_capturable_updated',
           );
           return payment;
         }
@@ -277,8 +376,9 @@ export class PaymentService {
           const updated = await db<PaymentRow[]>`
             update payments.payment_intents set status = 'requires_payment_method',
               last_error = ${db.json(error as never)}, connector = ${attempt.connector}, cvv_slot = null,
-              updated_at = now()
-            where id = ${row.id} returning *`;
+              card_brand = coalesce(${result.card?.brand ?? null}, card_brand),
+              card_last4 = coalesce(${result.card?.last4 ?? null}, card_last4), updated_at = now()
+            where id = ${attempt.payment_id} returning *`;
           const payment = updated[0] as PaymentRow;
           await this.#emit(db, payment, 'payment_intent.payment_failed');
           return payment;
@@ -287,13 +387,18 @@ export class PaymentService {
           // Nothing was charged anywhere: the payment can be confirmed again (the CVV slot, if any, was kept).
           await this.#finishAttempt(db, attempt.id, 'failed', { errorCode: result.code });
           const updated = await db<PaymentRow[]>`
-            update payments.payment_intents set status = 'requires_confirmation', updated_at = now()
-            where id = ${row.id} returning *`;
+            update payments.payment_intents set status = ${before === 'requires_payment_method' ? before : 'requires_confirmation'},
+              updated_at = now()
+            where id = ${attempt.payment_id} returning *`;
           return updated[0] as PaymentRow;
         }
         case 'unknown': {
+          // The answer was lost: the payment stays processing until the reconciler learns the outcome.
           await this.#finishAttempt(db, attempt.id, 'unknown', { errorCode: result.code });
-          return row;
+          const rows = await db<PaymentRow[]>`${db.unsafe(SELECT_PAYMENT)} where id = ${attempt.payment_id}`;
+          const payment = rows[0] as PaymentRow;
+          await this.#emit(db, payment, 'payment_intent.processing');
+          return payment;
         }
       }
     });

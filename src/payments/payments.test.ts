@@ -462,6 +462,26 @@ for (const backend of backends()) {
       assert.equal(list.json.data.length, 0);
     });
 
+    test('a used-up or expired CVV slot is refused before anything is sent; the payment can be confirmed again', async () => {
+      const { token, slot } = await tokenize(acquirerTestCards.approve);
+      const gone = await t.request('DELETE', `${t.vaultUrl}/v1/cvv-slots/${slot}`);
+      assert.equal(gone.status, 204);
+      const created = await pay({
+        amount: 300,
+        currency: 'usd',
+        payment_method: token,
+        payment_method_options: { card: { cvc_token: slot } },
+      });
+      const r = await act(created.json.id, 'confirm');
+      assert.equal(r.status, 404);
+      assert.equal(r.json.code, 'cvv_slot_not_found');
+      assert.equal(r.json.field, 'payment_method_options.card.cvc_token');
+      const after = await t.request<Payment>('GET', api(`/v1/payment_intents/${created.json.id}`));
+      assert.equal(after.json.status, 'requires_confirmation');
+      const again = await act(created.json.id, 'confirm');
+      assert.equal(again.json.status, 'succeeded', 'confirmed without the CVV this time');
+    });
+
     test('lists filter by status and page with starting_after', async () => {
       const a = (await pay({ amount: 111, currency: 'usd' })).json.id;
       const b = (await pay({ amount: 112, currency: 'usd' })).json.id;

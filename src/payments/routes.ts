@@ -55,18 +55,23 @@ export function registerPaymentRoutes(
       const ctx = accessOf(request);
       const body = request.body as Static<typeof CreatePaymentBody>;
       return idempotency.handle(request, reply, ctx.merchantId, async () => {
-        const cvvSlot = body.payment_method_options?.card?.cvc_token;
-        let payment = await payments.create(ctx, {
+        const params = {
           amount: body.amount,
           currency: body.currency,
           captureMethod: captureMethod(body.capture_method),
           paymentMethod: body.payment_method,
-          cvvSlot,
+          cvvSlot: body.payment_method_options?.card?.cvc_token,
           description: body.description,
           metadata: body.metadata,
-        });
-        if (body.confirm) payment = await payments.confirm(ctx, payment.id, {});
-        return { status: 200, body: payment };
+        };
+        if (body.confirm && body.payment_method) {
+          return {
+            status: 200,
+            body: await payments.createAndConfirm(ctx, { ...params, paymentMethod: body.payment_method }),
+          };
+        }
+        const payment = await payments.create(ctx, params);
+        return { status: 200, body: body.confirm ? await payments.confirm(ctx, payment.id, {}) : payment };
       });
     },
   );

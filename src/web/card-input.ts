@@ -62,7 +62,9 @@ export function checkCardNumber(value: string): { error: FieldError | null; comp
   const { lengths } = detectBrand(digits);
   const longest = Math.max(...lengths);
   if (lengths.includes(digits.length) && luhnValid(digits)) return { error: null, complete: true };
-  if (digits.length < longest) return { error: 'number_incomplete', complete: false };
+  // A failed check digit at 16 digits or more is reported at once, though a few brands allow 19.
+  const plausiblyDone = lengths.includes(digits.length) && digits.length >= 16;
+  if (digits.length < longest && !plausiblyDone) return { error: 'number_incomplete', complete: false };
   return { error: 'number_invalid', complete: true };
 }
 

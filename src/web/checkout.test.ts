@@ -8,6 +8,8 @@ import { launchChromium, skipWithoutChromium } from '../../test/browser.ts';
 import { acquirerTestCards, testCvvs } from '../../test/fixtures/cards.ts';
 import { outputDir } from '../../test/global-setup.ts';
 import { backends, futureYear, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { openLocalCa } from '../keys/local-ca.ts';
+import { hostedFieldsCsp } from './hosted-fields-csp.ts';
 import { PROTOCOL } from './hosted-messages.ts';
 
 const screenshots = path.join(outputDir, 'screenshots');
@@ -106,6 +108,15 @@ describe('hosted card fields and the demo checkout, in Chromium', { skip: skipWi
   let context: BrowserContext;
   let closeBrowser: () => Promise<void>;
   const consoleLines: string[] = [];
+  /** Another origin, not on the publishable key's allow-list: it frames the fields or opens the shop. */
+  let evilOrigin: string;
+  let closeEvil: () => void;
+  const demoPublishableKey = async () => {
+    const response = await platform.request('GET', demoUrl, { key: null });
+    const key = /name="cardhold-publishable-key" content="(pk_test_[0-9A-Za-z]+)"/.exec(response.text)?.[1];
+    assert.ok(key, 'the demo page names its publishable key');
+    return key;
+  };
 
   before(async () => {
     await mkdir(screenshots, { recursive: true });
@@ -115,6 +126,18 @@ describe('hosted card fields and the demo checkout, in Chromium', { skip: skipWi
     });
     demoUrl = platform.platform.demoCheckoutUrl ?? '';
     assert.match(demoUrl, /^https:\/\//);
+    const issued = await (await openLocalCa(platform.dataDir)).certificate('api');
+    const evil = createServer({ key: issued.keyPem, cert: issued.certPem }, (req, res) => {
+      const src = new URL(req.url ?? '/', 'https://x').searchParams.get('src') ?? 'about:blank';
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(
+        `<!doctype html><title>elsewhere</title><iframe src="${src.replace(/"/g, '&quot;')}"></iframe>`,
+      );
+    });
+    await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
+    const address = evil.address();
+    evilOrigin = `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    closeEvil = () => evil.close();
     const browser = await launchChromium();
     closeBrowser = () => browser.close();
     // The platform's certificates come from its own local CA, which this fresh browser does not trust;
@@ -127,6 +150,7 @@ describe('hosted card fields and the demo checkout, in Chromium', { skip: skipWi
     // No card number in any browser console line, from any page or frame of the whole run.
     for (const line of consoleLines) assertNoCard(line, approve, 'the console');
     await closeBrowser?.();
+    closeEvil?.();
     await platform?.close();
   });
 
@@ -216,6 +240,154 @@ describe('hosted card fields and the demo checkout, in Chromium', { skip: skipWi
     await page.screenshot({ path: path.join(screenshots, 'checkout-declined.png'), fullPage: true });
     await page.close();
   });
-});
+  test('the fields render only for an allowed origin, with frame-ancestors limited to it', async () => {
+    const key = await demoPublishableKey();
+    const demoOrigin = new URL(demoUrl).origin;
+    const url = (origin: string) =>
+      `${platform.vaultUrl}/hosted/card-fields?key=${key}&origin=${encodeURIComponent(origin)}`;
+    const allowed = await platform.request('GET', url(demoOrigin), { key: null });
+    assert.equal(allowed.status, 200);
+    const csp = allowed.headers.get('content-security-policy') ?? '';
+    assert.equal(csp, hostedFieldsCsp(demoOrigin));
+    assert.match(csp, new RegExp(`frame-ancestors ${demoOrigin.replace(/[.]/g, '\\.')}$`));
+    assert.match(csp, /script-src 'self';/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/);
+    assert.match(allowed.text, /<script src="\/hosted\/card-fields\.js" integrity="sha384-[^"]+" defer>/);
+    assert.doesNotMatch(allowed.text, /<script>|<style>|style="/, 'no inline script or style');
 
-export { PROTOCOL };
+    const refused = await platform.request<{ code: string }>('GET', url(evilOrigin), { key: null });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.json.code, 'forbidden');
+    assert.match(refused.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+    const topLevel = await platform.request('GET', url(demoOrigin), {
+      key: null,
+      headers: { 'sec-fetch-dest': 'document' },
+    });
+    assert.equal(topLevel.status, 403, 'opened as a page of its own, it refuses');
+    const secretKey = await platform.request('GET', url(demoOrigin).replace(key, platform.secretKey), {
+      key: null,
+    });
+    assert.equal(secretKey.status, 400, 'a secret key never goes into a URL the browser sees');
+    const sdk = await platform.request('GET', `${platform.vaultUrl}/sdk/cardhold.js`, { key: null });
+    assert.equal(sdk.status, 200);
+    assert.equal(sdk.headers.get('access-control-allow-origin'), '*', 'CORS, for integrity= from merchants');
+
+    // A real attempt: pages on another origin frame the fields, one honestly, one claiming the shop's origin.
+    const page = await context.newPage();
+    const blocked: string[] = [];
+    page.on('console', (m) => blocked.push(m.text()));
+    await page.goto(`${evilOrigin}/frame?src=${encodeURIComponent(url(demoOrigin))}`);
+    await page.waitForTimeout(500);
+    const lying = page.frames().find((f) => f !== page.mainFrame());
+    assert.ok(lying, 'the frame element exists');
+    assert.equal(await lying.locator('#number').count(), 0, 'the browser refused to render the fields');
+    assert.ok(
+      blocked.some((line) => /frame-ancestors/.test(line)),
+      `Chromium reports the frame-ancestors refusal: ${blocked.join(' | ')}`,
+    );
+    await page.goto(`${evilOrigin}/frame?src=${encodeURIComponent(url(evilOrigin))}`);
+    const honest = page.frames().find((f) => f !== page.mainFrame());
+    assert.equal(await honest?.locator('#number').count(), 0, 'the vault refused to serve the fields');
+    await page.close();
+  });
+
+  test('the iframe ignores messages from a window that is not its allow-listed parent', async () => {
+    const evil = await context.newPage();
+    await evil.goto(`${evilOrigin}/frame`);
+    const [shop] = await Promise.all([
+      context.waitForEvent('page'),
+      evil.evaluate(`window.shop = window.open(${JSON.stringify(demoUrl)}, 'shop')`),
+    ]);
+    const warnings: string[] = [];
+    shop.on('console', (m) => warnings.push(m.text()));
+    const tokenizations: string[] = [];
+    shop.on('request', (r) => {
+      if (r.url().endsWith('/v1/tokens')) tokenizations.push(r.url());
+    });
+    const frame = await fieldsFrame(shop);
+    await shop.locator('#pay:not([disabled])').waitFor();
+    await typeCard(frame, { number: approve, expiry, cvc: testCvvs.three, name: 'Ada Lovelace' });
+    // The opener holds a reference to the shop's window and so to its frames; it asks the fields to submit.
+    const forged = { protocol: PROTOCOL, type: 'submit', requestId: 'forged' };
+    const style = { protocol: PROTOCOL, type: 'configure', style: { color: 'red' } };
+    await evil.evaluate(
+      `window.shop.frames[0].postMessage(${JSON.stringify(forged)}, '*');
+       window.shop.frames[0].postMessage(${JSON.stringify(style)}, '*')`,
+    );
+    await shop.waitForTimeout(1000);
+    assert.deepEqual(tokenizations, [], 'a forged submit tokenized nothing');
+    assert.equal(
+      warnings.filter((w) => w === `cardhold: ignored a message from ${evilOrigin}`).length,
+      2,
+      warnings.join(' | '),
+    );
+    assert.notEqual(
+      await frame.evaluate('getComputedStyle(document.documentElement).getPropertyValue("--ch-color")'),
+      'red',
+    );
+    // The real parent still can: the fields were live all along.
+    await shop.locator('#pay').click();
+    await shop.locator('#result[data-outcome="succeeded"]').waitFor({ timeout: 20_000 });
+    assert.equal(tokenizations.length, 1);
+    await shop.close();
+    await evil.close();
+  });
+
+  test('fields validate as the user types, with accessible errors (screenshots in test-output)', async () => {
+    const page = await context.newPage();
+    await page.goto(demoUrl);
+    const frame = await fieldsFrame(page);
+    await page.locator('#pay:not([disabled])').waitFor();
+    const number = frame.getByLabel('Card number');
+    const error = (field: string) => frame.locator(`#${field}-error`).textContent();
+    const invalid = (field: string) => frame.locator(`#${field}`).getAttribute('aria-invalid');
+
+    // A full-length number failing its check digit is flagged at once.
+    await number.pressSequentially(`${approve.slice(0, -1)}${(Number(approve.slice(-1)) + 1) % 10}`);
+    assert.equal(await error('number'), 'Your card number is invalid.');
+    assert.equal(await invalid('number'), 'true');
+    assert.equal(await number.getAttribute('aria-describedby'), 'number-error');
+    await page.screenshot({ path: path.join(screenshots, 'fields-number-invalid.png') });
+
+    // Brand detection and Amex grouping; the CVC allows four digits for Amex.
+    await number.fill('');
+    await number.pressSequentially('378282246310005');
+    assert.equal(await number.inputValue(), '3782 822463 10005');
+    assert.equal(await frame.locator('#brand').textContent(), 'American Express');
+    assert.equal(await error('number'), '');
+    assert.equal(await frame.locator('#cvc').getAttribute('maxlength'), '4');
+
+    // Expiry: in the past, then not a month.
+    const expiryField = frame.getByLabel('Expiry date (MM / YY)');
+    await expiryField.pressSequentially('0120');
+    assert.equal(await expiryField.inputValue(), '01 / 20');
+    assert.equal(await error('expiry'), "Your card's expiry date is in the past.");
+    await page.screenshot({ path: path.join(screenshots, 'fields-expiry-past.png') });
+    await expiryField.fill('');
+    await expiryField.pressSequentially('1330');
+    assert.equal(await error('expiry'), 'Enter the expiry date as MM / YY.');
+    await expiryField.fill('');
+    await expiryField.pressSequentially(expiry);
+    assert.equal(await error('expiry'), '');
+
+    // Submitting with empty fields: each says what is missing, focus goes to the first, nothing is sent.
+    await page.locator('#pay').click();
+    await page.locator('#result[data-outcome="error"]').waitFor();
+    assert.equal(await page.locator('#result').textContent(), 'Check the highlighted card details.');
+    assert.equal(await error('cvc'), "Enter your card's security code.");
+    assert.equal(await error('name'), 'Enter the name on your card.');
+    assert.equal(await frame.evaluate('document.activeElement.id'), 'cvc');
+    assert.equal(await frame.locator('#form-status').getAttribute('role'), 'status');
+    await page.screenshot({ path: path.join(screenshots, 'fields-required.png') });
+
+    // Keyboard: Tab walks number, expiry, CVC, name in order.
+    await number.focus();
+    const order: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      await page.keyboard.press('Tab');
+      order.push(await frame.evaluate('document.activeElement.id'));
+    }
+    assert.deepEqual(order, ['expiry', 'cvc', 'name']);
+    await page.close();
+  });
+});

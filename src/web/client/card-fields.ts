@@ -173,7 +173,8 @@ function onMessage(event: MessageEvent): void {
 
 async function submit(requestId: string): Promise<void> {
   const fail = (code: string, message: string) => {
-    status.textContent = message;
+    // Field errors are already announced beside each field; the status line is for the rest.
+    if (code !== 'validation_failed') status.textContent = message;
     post({ protocol: PROTOCOL, type: 'result', requestId, ok: false, error: { code, message } });
   };
   if (submitting) return fail('busy', 'The card is already being submitted.');

@@ -500,6 +500,25 @@ describe('authorization: every role against every route (embedded)', () => {
     }
   });
 
+  test('from the vault’s own origin (the hosted fields), a publishable key needs an allowed embedding origin', async () => {
+    const pk = credentials.get('merchant-publishable')!.key as string;
+    const body = { pan: testCards.visa, exp_month: 12, exp_year: 2030 };
+    const vaultOrigin = new URL(t.vaultUrl).origin;
+    const tokenize = (headers: Record<string, string>) =>
+      t.request('POST', `${t.vaultUrl}/v1/tokens`, { key: pk, body, headers });
+    const embedded = { origin: vaultOrigin, 'cardhold-embedding-origin': SHOP };
+    assert.equal((await tokenize(embedded)).status, 201);
+    assert.equal((await tokenize({ ...embedded, 'sec-fetch-site': 'same-origin' })).status, 201);
+    for (const headers of [
+      { origin: vaultOrigin },
+      { origin: vaultOrigin, 'cardhold-embedding-origin': 'https://evil.example' },
+      { origin: 'https://evil.example', 'cardhold-embedding-origin': SHOP },
+      { ...embedded, 'sec-fetch-site': 'cross-site' },
+    ]) {
+      assert.equal((await tokenize(headers)).status, 403, JSON.stringify(headers));
+    }
+  });
+
   test('a publishable key tokenizes only from its allowed origins, and does nothing else', async () => {
     const pk = credentials.get('merchant-publishable')!.key as string;
     const body = { pan: testCards.visa, exp_month: 12, exp_year: 2030 };

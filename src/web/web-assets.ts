@@ -68,14 +68,15 @@ let built: Promise<WebAssets> | undefined;
 
 /** Built once per process; a failed build is retried on the next call. */
 export function webAssets(): Promise<WebAssets> {
-  built ??= buildAll().catch((error: unknown) => {
+  built ??= buildWebAssets().catch((error: unknown) => {
     built = undefined;
     throw error;
   });
   return built;
 }
 
-async function buildAll(): Promise<WebAssets> {
+/** A fresh build, not the memoized one: the inventory test builds twice to prove the output is stable. */
+export async function buildWebAssets(): Promise<WebAssets> {
   const [fields, sdk, demo, css] = await Promise.all([
     bundle(client('card-fields.ts')),
     bundle(client('cardhold-sdk.ts'), 'Cardhold'),

@@ -514,7 +514,7 @@ describe('authorization: every role against every route (embedded)', () => {
       { origin: vaultOrigin, 'cardhold-embedding-origin': 'https://evil.example' },
       { origin: 'https://evil.example', 'cardhold-embedding-origin': SHOP },
       { ...embedded, 'sec-fetch-site': 'cross-site' },
-    ]) {
+    ] as Record<string, string>[]) {
       assert.equal((await tokenize(headers)).status, 403, JSON.stringify(headers));
     }
   });

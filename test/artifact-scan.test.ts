@@ -37,3 +37,29 @@ test('the artifact scan finds planted card data and passes clean files', async (
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('binary artefacts (screenshots) are searched for test cards as bytes, without line noise', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'cardhold-scan-'));
+  try {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]);
+    // Digit runs that a line scan would take for Luhn-valid numbers, between NUL bytes: not findings.
+    const noise = Buffer.from(`\u0000${'0'.repeat(16)}\u0000${'4'.repeat(13)}0\n`, 'latin1');
+    await writeFile(path.join(dir, 'clean.png'), Buffer.concat([png, noise]));
+    assert.deepEqual((await scanArtifacts(dir)).findings, []);
+    await writeFile(
+      path.join(dir, 'leak.png'),
+      Buffer.concat([png, Buffer.from(testCards.visa, 'latin1'), Buffer.from([0])]),
+    );
+    await writeFile(
+      path.join(dir, 'leak16.bin'),
+      Buffer.concat([Buffer.from([0, 1]), Buffer.from(testCards.amex, 'utf16le')]),
+    );
+    const { findings } = await scanArtifacts(dir);
+    assert.deepEqual(findings.map((f) => [path.basename(f.file), f.kind]).sort(), [
+      ['leak.png', 'test-pan'],
+      ['leak16.bin', 'test-pan'],
+    ]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

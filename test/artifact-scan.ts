@@ -22,7 +22,12 @@ export async function scanArtifacts(dir: string): Promise<{ files: number; findi
   let files = 0;
   for (const file of await walk(dir)) {
     files++;
-    const text = await readFile(file, 'utf8');
+    const bytes = await readFile(file);
+    if (isBinary(bytes)) {
+      findings.push(...scanBinary(file, bytes));
+      continue;
+    }
+    const text = bytes.toString('utf8');
     const lines = text.split('\n');
     for (const [i, line] of lines.entries()) {
       const digitsOnly = line.replace(/[ -]/g, '');
@@ -55,6 +60,24 @@ async function walk(dir: string): Promise<string[]> {
     else out.push(full);
   }
   return out;
+}
+
+/** A NUL byte in the first 8 KiB, as git and grep decide: screenshots (PNG), archives, dumps in binary. */
+const isBinary = (bytes: Buffer) => bytes.subarray(0, 8192).includes(0);
+
+/**
+ * Binary files have no lines, and their compressed or random bytes hold digit runs by chance, so the
+ * Luhn-run rule would only raise noise there. They are searched instead for every known test card as
+ * ASCII/UTF-8 and as UTF-16 text (line 0: no lines). A PNG screenshot's pixels are not text; a test that
+ * wants to prove a card is absent from what a user saw checks the page's DOM, not its picture.
+ */
+function scanBinary(file: string, bytes: Buffer): ArtifactFinding[] {
+  const found: ArtifactFinding[] = [];
+  for (const pan of allTestPans) {
+    if (bytes.includes(Buffer.from(pan, 'latin1')) || bytes.includes(Buffer.from(pan, 'utf16le')))
+      found.push({ file, line: 0, kind: 'test-pan', sample: mask(pan) });
+  }
+  return found;
 }
 
 const mask = (digits: string) => `${digits.slice(0, 6)}…${digits.slice(-4)}`;

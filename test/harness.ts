@@ -92,6 +92,7 @@ function baseEnv(dataDir: string, extra: Record<string, string> = {}): Record<st
     CARDHOLD_VAULT_METRICS_PORT: '0',
     CARDHOLD_API_METRICS_PORT: '0',
     CARDHOLD_ACQUIRER_METRICS_PORT: '0',
+    CARDHOLD_DEMO_PORT: '0',
     CARDHOLD_LOG_LEVEL: 'debug',
     CARDHOLD_PURGE_INTERVAL_SECONDS: '3600',
     ...extra,
@@ -193,7 +194,13 @@ export async function startTestAcquirer(
 export async function startTestPlatform(
   backend: Backend,
   name: string,
-  options: { roles?: ServiceRole[]; env?: Record<string, string>; dataDir?: string } = {},
+  options: {
+    roles?: ServiceRole[];
+    env?: Record<string, string>;
+    dataDir?: string;
+    /** Also serve the demo merchant's checkout page (src/web/demo-checkout-server.ts). */
+    demoCheckout?: boolean;
+  } = {},
 ): Promise<TestPlatform> {
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'cardhold-test-')));
   const env = baseEnv(dataDir, options.env);
@@ -222,6 +229,7 @@ export async function startTestPlatform(
     roles: options.roles ?? ['vault', 'api'],
     logger,
     demo: true,
+    demoCheckout: options.demoCheckout ?? false,
   });
   const ca = await readFile(platform.caFile);
   const agent = new Agent({ connect: { ca }, keepAliveTimeout: 1000 });

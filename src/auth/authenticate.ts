@@ -9,6 +9,7 @@ import { merchantIdPattern } from '../vault/identifiers.ts';
 import { ApiKeyVerifier } from './api-keys.ts';
 import { cdePermissions, type Permission, type RoleName, rolePermissions } from './permissions.ts';
 import { actorOf, isPerson, type Principal } from './principal.ts';
+import { publishableOriginAllowed } from './publishable-origin.ts';
 
 /**
  * What a route requires: one permission; `session`, any signed-in operator (their own password, MFA and
@@ -120,11 +121,8 @@ export class Authorizer {
     }
     if (!principal.permissions.has(access))
       await refuse('forbidden', `This credential does not hold ${access}`);
-    if (principal.allowedOrigins) {
-      const origin = request.headers.origin;
-      if (typeof origin !== 'string' || !principal.allowedOrigins.includes(origin)) {
-        await refuse('origin_not_allowed', 'A publishable key works only from its allowed origins');
-      }
+    if (principal.allowedOrigins && !publishableOriginAllowed(request, principal.allowedOrigins)) {
+      await refuse('origin_not_allowed', 'A publishable key works only from its allowed origins');
     }
     if (isPerson(principal) && cdePermissions.has(access) && !principal.mfaAt) {
       await this.#refused(request, 'access.denied', principal, 'mfa_required', access);

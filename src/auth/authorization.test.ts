@@ -90,6 +90,11 @@ const expectedAccess: Record<string, Permission | 'public' | 'session'> = {
   'api POST /v1/webhook_deliveries/:id/retry': 'webhooks:manage',
   'api GET /v1/events': 'webhooks:manage',
   'api GET /v1/events/:id': 'webhooks:manage',
+  // Web (issue 10): the hosted card fields and the SDK serve no card data; the page checks its key itself.
+  'vault GET /hosted/card-fields': 'public',
+  'vault GET /hosted/card-fields.js': 'public',
+  'vault GET /hosted/card-fields.css': 'public',
+  'vault GET /sdk/cardhold.js': 'public',
 };
 
 function expectedFor(
@@ -492,6 +497,25 @@ describe('authorization: every role against every route (embedded)', () => {
       });
       assert.equal(reply.status, 401);
       assert.equal(reply.json.code, 'unauthenticated');
+    }
+  });
+
+  test('from the vault’s own origin (the hosted fields), a publishable key needs an allowed embedding origin', async () => {
+    const pk = credentials.get('merchant-publishable')!.key as string;
+    const body = { pan: testCards.visa, exp_month: 12, exp_year: 2030 };
+    const vaultOrigin = new URL(t.vaultUrl).origin;
+    const tokenize = (headers: Record<string, string>) =>
+      t.request('POST', `${t.vaultUrl}/v1/tokens`, { key: pk, body, headers });
+    const embedded = { origin: vaultOrigin, 'cardhold-embedding-origin': SHOP };
+    assert.equal((await tokenize(embedded)).status, 201);
+    assert.equal((await tokenize({ ...embedded, 'sec-fetch-site': 'same-origin' })).status, 201);
+    for (const headers of [
+      { origin: vaultOrigin },
+      { origin: vaultOrigin, 'cardhold-embedding-origin': 'https://evil.example' },
+      { origin: 'https://evil.example', 'cardhold-embedding-origin': SHOP },
+      { ...embedded, 'sec-fetch-site': 'cross-site' },
+    ] as Record<string, string>[]) {
+      assert.equal((await tokenize(headers)).status, 403, JSON.stringify(headers));
     }
   });
 

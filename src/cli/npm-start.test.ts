@@ -48,6 +48,7 @@ test('npm start serves HTTPS on embedded defaults, tokenizes, and stops cleanly 
     CARDHOLD_VAULT_METRICS_PORT: '0',
     CARDHOLD_API_METRICS_PORT: '0',
     CARDHOLD_ACQUIRER_METRICS_PORT: '0',
+    CARDHOLD_DEMO_PORT: '0',
     CARDHOLD_LOG_FILE: logFile,
   });
   // detached: its own process group, so SIGTERM reaches npm and cardhold as a terminal's Ctrl-C would.
@@ -86,6 +87,13 @@ test('npm start serves HTTPS on embedded defaults, tokenizes, and stops cleanly 
     assert.equal(response.status, 201);
     const body = (await response.json()) as { token: { last4: string } };
     assert.equal(body.token.last4, '5556');
+    // The demo checkout (issue 10): its own origin, the SDK loaded from the vault with integrity.
+    const demoUrl = /demo checkout[^:]*: (https:\/\/\S+)/.exec(stdout)?.[1];
+    assert.ok(demoUrl, 'the banner prints the demo checkout URL');
+    assert.notEqual(new URL(demoUrl).origin, new URL(vaultUrl).origin);
+    const page = await fetch(demoUrl, { dispatcher });
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /\/sdk\/cardhold\.js" integrity="sha384-[A-Za-z0-9+/=]{64}"/);
     await dispatcher.close();
     // Plain HTTP is not served at all.
     await assert.rejects(fetch(vaultUrl.replace('https:', 'http:') + '/healthz'));

@@ -38,7 +38,7 @@ export async function runRoles(roles: readonly ServiceRole[], options: { demo: b
   const logger = await loggerFor(config);
   let platform: Awaited<ReturnType<typeof startPlatform>>;
   try {
-    platform = await startPlatform({ config, roles, logger, demo: options.demo });
+    platform = await startPlatform({ config, roles, logger, demo: options.demo, demoCheckout: options.demo });
   } catch (error) {
     const message =
       error instanceof ConfigError ? `configuration error: ${error.message}` : (error as Error).message;
@@ -87,6 +87,8 @@ export async function runRoles(roles: readonly ServiceRole[], options: { demo: b
       `  demo secret key (shown once, valid until the next start): ${platform.demo.apiKey.secret.expose()}`,
     );
     lines.push('  walkthrough (tokenize, read, CVV slot, delete): README.md, section "Try it"');
+    if (platform.demoCheckoutUrl)
+      lines.push(`  demo checkout (hosted card fields, pays through the api): ${platform.demoCheckoutUrl}`);
   }
   lines.push('  stop with Ctrl-C', '');
   process.stdout.write(lines.join('\n') + '\n');

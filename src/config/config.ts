@@ -77,6 +77,7 @@ export interface Config {
   cryptoperiodFingerprintDays: number;
   cryptoperiodAuditDays: number;
   cryptoperiodWarnDays: number;
+  demoPort: number;
 }
 
 /** A bad setting: names the variable and what is wrong, never the value. */

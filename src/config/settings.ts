@@ -529,6 +529,16 @@ export const settings = {
     max: 365,
     description: 'How many days before a cryptoperiod ends `cardhold keys status` starts to warn.',
   },
+  // Web (issue 10): the demo merchant's checkout page that `cardhold start` serves.
+  demoPort: {
+    env: 'CARDHOLD_DEMO_PORT',
+    type: 'integer',
+    default: 8446,
+    min: 0,
+    max: 65535,
+    description:
+      "HTTPS port of the demo merchant's checkout page, which `cardhold start` serves in development mode only (0 picks a free port).",
+  },
 } as const satisfies Record<string, SettingDefinition>;
 
 export type SettingName = keyof typeof settings;

@@ -50,6 +50,8 @@ import { registerForwardRoutes } from '../vault/forward-routes.ts';
 import { MerchantFreezes } from '../vault/merchant-freezes.ts';
 import { registerVaultRoutes } from '../vault/routes.ts';
 import { TokenService } from '../vault/token-service.ts';
+import { startDemoCheckout } from '../web/demo-checkout-server.ts';
+import { registerHostedFieldsRoutes } from '../web/hosted-fields-routes.ts';
 import { type OpenWebhooks, openWebhooks } from '../webhooks/open-webhooks.ts';
 import { enqueueEvent } from '../webhooks/outbox.ts';
 import { registerWebhookRoutes } from '../webhooks/routes.ts';
@@ -62,6 +64,8 @@ export interface PlatformOptions {
   logger: Logger;
   /** Create (or re-key) the development demo merchant. */
   demo?: boolean;
+  /** Serve the demo merchant's checkout page on its own origin (development, with `demo`; issue 10). */
+  demoCheckout?: boolean;
 }
 
 export interface RunningPlatform {
@@ -71,6 +75,8 @@ export interface RunningPlatform {
   caFile: string;
   adminTokenFile: string | undefined;
   demo: { merchant: MerchantView; apiKey: IssuedApiKey } | undefined;
+  /** The demo merchant's checkout page, when `demoCheckout` asked for it. */
+  demoCheckoutUrl?: string | undefined;
   /** Exposed for tests and tools that need to reach the same services. */
   services: {
     vault?: VaultServices;
@@ -309,12 +315,13 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         activeKeyAges: () => keys.activeKeyAges(),
       });
 
+      const vaultApiKeys = new ApiKeyVerifier(sql, config.apiKeyCacheSeconds);
       const app = await createServer({
         ...(await serverOptions(
           'vault',
           new Authorizer({
             trail,
-            apiKeys: new ApiKeyVerifier(sql, config.apiKeyCacheSeconds),
+            apiKeys: vaultApiKeys,
             services: { 'spiffe://cardhold/api': 'service-api' },
             bearerTokens: bearerTokenAuthenticator({ operators: operatorSessions, oidc }),
           }),
@@ -351,6 +358,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         metrics: metrics.vault,
       });
       registerForwardRoutes(app, { proxy: forward, cvvSlots, trail });
+      registerHostedFieldsRoutes(app, { apiKeys: vaultApiKeys, trail });
       apps.push({ role: 'vault', app, port: config.vaultPort });
 
       const purge = setInterval(() => {
@@ -365,6 +373,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
 
     let adminTokenFile: string | undefined;
     let demo: RunningPlatform['demo'];
+    let issueDemoPublishableKey: ((origin: string) => Promise<string>) | undefined;
     if (needsApi) {
       const sql = await rolePool('api', config.apiDatabaseUrl, 'CARDHOLD_API_DATABASE_URL');
       services.apiSql = sql;
@@ -436,7 +445,18 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       closers.push({ name: 'webhook dispatcher', close: () => webhooks.dispatcher.stop() });
       services.webhooks = webhooks;
       apps.push({ role: 'api', app, port: config.apiPort });
-      if (options.demo && dev) demo = await merchants.demo(audit.trail.selfAccess);
+      if (options.demo && dev) {
+        const created = await merchants.demo(audit.trail.selfAccess);
+        demo = created;
+        issueDemoPublishableKey = async (origin) => {
+          const key = await merchants.issueKey(audit.trail.selfAccess, created.merchant.id, {
+            kind: 'publishable',
+            allowedOrigins: [origin],
+            label: 'demo checkout',
+          });
+          return key.secret.expose();
+        };
+      }
     }
 
     if (roles.includes('acquirer')) {
@@ -503,7 +523,33 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     // In development the test acquirer in this process is a processor the vault may forward to.
     if (dev && urls.acquirer && services.vault) services.vault.forward.allow(urls.acquirer);
 
-    return { urls, metricsUrls, caFile: tls.caFile, adminTokenFile, demo, services, close: closeAll };
+    // The demo merchant's shop on its own origin, paying through the api with the hosted fields' tokens.
+    let demoCheckoutUrl: string | undefined;
+    if (options.demoCheckout && dev && demo && issueDemoPublishableKey && urls.vault && urls.api) {
+      const checkout = await startDemoCheckout({
+        host: config.host,
+        port: config.demoPort,
+        tls: await tls.material('api'),
+        vaultUrl: urls.vault,
+        apiUrl: urls.api,
+        secretKey: demo.apiKey.secret,
+        issuePublishableKey: issueDemoPublishableKey,
+        logger,
+      });
+      closers.push({ name: 'demo checkout', close: () => checkout.close() });
+      demoCheckoutUrl = checkout.url;
+    }
+
+    return {
+      urls,
+      metricsUrls,
+      caFile: tls.caFile,
+      adminTokenFile,
+      demo,
+      demoCheckoutUrl,
+      services,
+      close: closeAll,
+    };
   } catch (error) {
     await closeAll();
     throw error;

@@ -1,24 +1,19 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium, skipWithoutChromium } from '../../../test/browser.ts';
 import { outputDir } from '../../../test/global-setup.ts';
 import { defaultScanConfig } from '../config.ts';
 import { ScanInputs } from '../inputs/scan-inputs.ts';
 import { buildReport } from '../scan.ts';
 import { renderHtml } from './html.ts';
 
-const executablePath = '/usr/bin/chromium';
-const available = existsSync(executablePath);
-
 // In CI the browser is installed by .ci/run: its absence is a failure there, a skip on a laptop without it.
 test('the HTML report opens in Chromium and shows findings by PCI requirement and guidance area', {
-  skip: !available && process.env['CI'] !== 'true' ? 'chromium is not installed' : false,
+  skip: skipWithoutChromium,
 }, async () => {
-  assert.ok(available, `chromium is missing at ${executablePath} (CI installs it in .ci/run)`);
   const inputs = new ScanInputs();
   inputs.addYaml(
     'apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n  containers: [{name: app, image: "nginx:latest", securityContext: {privileged: true}, env: [{name: NOTE, value: "<script>alert(1)</script>"}]}]\n',
@@ -27,18 +22,7 @@ test('the HTML report opens in Chromium and shows findings by PCI requirement an
   const html = renderHtml(buildReport(inputs, defaultScanConfig, []));
   const file = path.join(await mkdtemp(path.join(outputDir, 'html-')), 'report.html');
   await writeFile(file, html);
-  const browser = await chromium.launch({
-    executablePath,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const requests: string[] = [];

@@ -1,0 +1,137 @@
+import { Type } from 'typebox';
+import type { AuditTrail } from '../audit/audit-trail.ts';
+import { accessEvent } from '../audit/events.ts';
+import type { ApiKeyVerifier } from '../auth/api-keys.ts';
+import { originOf } from '../auth/authenticate.ts';
+import type { AppInstance } from '../http/create-server.ts';
+import { CardholdError, isCardholdError } from '../shared/errors.ts';
+import { hostedFieldsCsp } from './hosted-fields-csp.ts';
+import { hostedFieldsPage } from './hosted-fields-page.ts';
+import { type WebAsset, webAssets } from './web-assets.ts';
+
+const HostedFieldsQuery = Type.Object(
+  {
+    key: Type.String({ pattern: '^pk_(test|live)_[0-9A-Za-z]{43}$', description: 'The publishable key' }),
+    origin: Type.String({
+      maxLength: 200,
+      description: 'The origin of the merchant page that frames the fields; one of the key’s allowed origins',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+/** A serialized origin (scheme://host[:port]) equal to what URL.origin makes of it, or undefined. */
+function exactOrigin(value: string): string | undefined {
+  try {
+    const origin = new URL(value).origin;
+    return origin === value && origin !== 'null' ? origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The hosted card fields on the vault's origin: the iframe page, its script and stylesheet, and the
+ * merchant SDK. All public: they serve no card data, and the page itself checks the publishable key
+ * and the framing origin before it renders (docs/web.md).
+ */
+export function registerHostedFieldsRoutes(
+  app: AppInstance,
+  deps: { apiKeys: ApiKeyVerifier; trail: AuditTrail },
+): void {
+  const { apiKeys, trail } = deps;
+
+  app.get(
+    '/hosted/card-fields',
+    {
+      config: { access: 'public' },
+      schema: {
+        summary: 'The hosted card fields (HTML, for an iframe)',
+        description:
+          'Renders only for a publishable key whose allowed origins include `origin`, with frame-ancestors limited to that origin. Mounted by cardhold.js.',
+        tags: ['hosted fields'],
+        querystring: HostedFieldsQuery,
+      },
+    },
+    async (request, reply) => {
+      const { key, origin } = request.query;
+      const refuse = async (reason: string, merchantId: string | null, detail: string) => {
+        await trail
+          .record(
+            accessEvent(
+              { actor: { type: 'anonymous', id: trail.keyedHash(key) }, origin: originOf(request) },
+              'access.denied',
+              { type: 'route', id: '/hosted/card-fields' },
+              merchantId,
+              { failure: reason },
+            ),
+          )
+          .catch(() => undefined);
+        throw new CardholdError('forbidden', { detail });
+      };
+      // Opened as a page of its own (or in an <object>, …) it would be a phishing surface on our origin.
+      const destination = request.headers['sec-fetch-dest'];
+      if (destination !== undefined && destination !== 'iframe') {
+        await refuse('not_framed', null, 'The card fields open only inside an iframe');
+      }
+      const framing = exactOrigin(origin);
+      if (!framing) throw new CardholdError('request_invalid', { field: 'origin', detail: 'Not an origin' });
+      let principal: Awaited<ReturnType<ApiKeyVerifier['verify']>>;
+      try {
+        principal = await apiKeys.verify(key);
+      } catch (error) {
+        if (isCardholdError(error) && error.code === 'unauthenticated')
+          await refuse('unauthenticated', null, 'The publishable key is not valid');
+        throw error;
+      }
+      if (!principal.allowedOrigins || !principal.permissions.has('tokens:create')) {
+        await refuse('forbidden', principal.merchantId, 'The card fields need a publishable key');
+      }
+      if (!principal.allowedOrigins?.includes(framing)) {
+        await refuse(
+          'origin_not_allowed',
+          principal.merchantId,
+          'This origin is not among the publishable key’s allowed origins',
+        );
+      }
+      const assets = await webAssets();
+      return reply
+        .header('content-security-policy', hostedFieldsCsp(framing))
+        .header('cross-origin-resource-policy', 'same-origin')
+        .type('text/html; charset=utf-8')
+        .send(hostedFieldsPage(assets));
+    },
+  );
+
+  const serve =
+    (pick: (assets: Awaited<ReturnType<typeof webAssets>>) => WebAsset, crossOrigin: boolean) =>
+    async (_request: unknown, reply: import('fastify').FastifyReply) => {
+      const asset = pick(await webAssets());
+      if (crossOrigin) {
+        // Merchant pages load the SDK with integrity=… crossorigin="anonymous", which needs CORS.
+        reply
+          .header('access-control-allow-origin', '*')
+          .header('cross-origin-resource-policy', 'cross-origin');
+      } else reply.header('cross-origin-resource-policy', 'same-origin');
+      return reply.type(asset.contentType).send(asset.body);
+    };
+  const scriptRoute = (summary: string) => ({
+    config: { access: 'public' as const },
+    schema: { summary, tags: ['hosted fields'] },
+  });
+  app.get(
+    '/hosted/card-fields.js',
+    scriptRoute('The hosted fields’ script'),
+    serve((a) => a.cardFields, false),
+  );
+  app.get(
+    '/hosted/card-fields.css',
+    scriptRoute('The hosted fields’ stylesheet'),
+    serve((a) => a.cardFieldsStyle, false),
+  );
+  app.get(
+    '/sdk/cardhold.js',
+    scriptRoute('cardhold.js, the merchant SDK'),
+    serve((a) => a.sdk, true),
+  );
+}

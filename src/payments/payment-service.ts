@@ -191,30 +191,27 @@ export class PaymentService {
     const cvvSlot = params.paymentMethod ? (params.cvvSlot ?? null) : (params.cvvSlot ?? current.cvv_slot);
     const captureMethod = params.captureMethod ?? current.capture_method;
 
-    // One transaction: the payment goes to processing (if it still may), and the first attempt is on
-    // record before anything is sent.
-    const started = await this.#sql.begin(async (tx) => {
-      const db = tx as unknown as Sql;
-      const updated = await db<PaymentRow[]>`
+    // One statement, so one round trip: the payment goes to processing (if it still may), and the first
+    // attempt is on record, before anything is sent.
+    const attemptId = newId('pa');
+    const rows = await this.#sql<StartedRow[]>`
+      with p as (
         update payments.payment_intents set status = 'processing', payment_method = ${tokenId},
           cvv_slot = ${cvvSlot}, card_brand = ${route.card?.brand ?? null}, card_last4 = ${route.card?.last4 ?? null},
           capture_method = ${captureMethod}, last_error = null, updated_at = now()
         where merchant_id = ${ctx.merchantId} and id = ${id}
           and status in ('requires_payment_method', 'requires_confirmation')
-        returning *`;
-      const payment = updated[0];
-      if (!payment) {
-        // Someone else moved it on since it was read: refuse as its status now says.
-        const now = await this.#row(db, ctx, id);
-        assertAllowed(now.status, 'confirm');
-        throw new CardholdError('payment_in_progress');
-      }
-      const attempt = await this.#newAttempt(db, payment, 'authorize', route.first.name, {
-        amount: Number(payment.amount),
-        capture: captureMethod === 'automatic',
-      });
-      return { payment, attempt };
-    });
+        returning *),
+      a as (${this.#authorizeAttempt(attemptId, route.first.name, captureMethod)})
+      select p.*, a.created_at as attempt_created_at from p, a`;
+    const row = rows[0];
+    if (!row) {
+      // Someone else moved it on since it was read: refuse as its status now says.
+      const now = await this.#row(this.#sql, ctx, id);
+      assertAllowed(now.status, 'confirm');
+      throw new CardholdError('payment_in_progress');
+    }
+    const started = splitStarted(row, attemptId, route.first.name, captureMethod);
     return this.#authorize(ctx, started.payment, started.attempt, route.connectors, current.status);
   }
 
@@ -229,16 +226,29 @@ export class PaymentService {
     const currency = this.#checkCreate(params);
     const route = await this.#route(ctx, params.amount, currency, params.paymentMethod);
     const captureMethod = params.captureMethod ?? 'automatic';
-    const started = await this.#sql.begin(async (tx) => {
-      const db = tx as unknown as Sql;
-      const payment = await this.#insert(db, ctx, params, currency, 'processing', route.card);
-      const attempt = await this.#newAttempt(db, payment, 'authorize', route.first.name, {
-        amount: params.amount,
-        capture: captureMethod === 'automatic',
-      });
-      return { payment, attempt };
-    });
+    const attemptId = newId('pa');
+    const card = route.card;
+    const rows = await this.#sql<StartedRow[]>`
+      with p as (
+        insert into payments.payment_intents
+          (id, merchant_id, amount, currency, status, capture_method, payment_method, cvv_slot, card_brand,
+           card_last4, description, metadata)
+        values (${newId('pi')}, ${ctx.merchantId}, ${params.amount}, ${currency}, 'processing', ${captureMethod},
+          ${params.paymentMethod}, ${params.cvvSlot ?? null}, ${card?.brand ?? null}, ${card?.last4 ?? null},
+          ${params.description ?? null}, ${this.#sql.json(params.metadata ?? {})})
+        returning *),
+      a as (${this.#authorizeAttempt(attemptId, route.first.name, captureMethod)})
+      select p.*, a.created_at as attempt_created_at from p, a`;
+    const started = splitStarted(rows[0] as StartedRow, attemptId, route.first.name, captureMethod);
     return this.#authorize(ctx, started.payment, started.attempt, route.connectors, 'requires_confirmation');
+  }
+
+  /** The first authorization attempt of the payment in CTE `p`, inserted in the same statement. */
+  #authorizeAttempt(attemptId: string, connector: string, captureMethod: 'automatic' | 'manual') {
+    return this.#sql`
+      insert into payments.attempts (id, payment_id, merchant_id, kind, connector, amount, capture, status)
+      select ${attemptId}, p.id, p.merchant_id, 'authorize', ${connector}, p.amount, ${captureMethod === 'automatic'}, 'sent'
+      from p returning created_at`;
   }
 
   /** The connectors for a payment, and the card's brand and last four when routing needs the brand. */
@@ -345,16 +355,22 @@ export class PaymentService {
       const db = tx as unknown as Sql;
       switch (result.kind) {
         case 'succeeded': {
-          await this.#finishAttempt(db, attempt.id, 'succeeded', { reference: result.value.processorId });
+          // Both updates go out at once on the transaction's connection (postgres.js pipelines them).
+          const finished = this.#finishAttempt(db, attempt.id, 'succeeded', {
+            reference: result.value.processorId,
+          });
           const captured = result.value.capturedAmount;
           const card = result.value.card;
-          const updated = await db<PaymentRow[]>`
+          const [, updated] = await Promise.all([
+            finished,
+            db<PaymentRow[]>`
             update payments.payment_intents set status = ${captured > 0 ? 'succeeded' : 'requires_capture'},
               amount_received = ${captured}, amount_capturable = case when ${captured > 0} then 0 else amount end,
               connector = ${attempt.connector}, connector_payment_id = ${result.value.processorId},
               card_brand = coalesce(${card?.brand ?? null}, card_brand), card_last4 = coalesce(${card?.last4 ?? null}, card_last4),
               cvv_slot = null, updated_at = now()
-            where id = ${attempt.payment_id} returning *`;
+            where id = ${attempt.payment_id} returning *`,
+          ]);
           const payment = updated[0] as PaymentRow;
           await this.#emit(
             db,
@@ -366,19 +382,22 @@ export class PaymentService {
           return payment;
         }
         case 'declined': {
-          await this.#finishAttempt(db, attempt.id, 'declined', { declineCode: result.code });
+          const finished = this.#finishAttempt(db, attempt.id, 'declined', { declineCode: result.code });
           const error: PaymentError = {
             type: 'card_error',
             code: 'card_declined',
             decline_code: result.code,
             message: 'The card was declined',
           };
-          const updated = await db<PaymentRow[]>`
+          const [, updated] = await Promise.all([
+            finished,
+            db<PaymentRow[]>`
             update payments.payment_intents set status = 'requires_payment_method',
               last_error = ${db.json(error as never)}, connector = ${attempt.connector}, cvv_slot = null,
               card_brand = coalesce(${result.card?.brand ?? null}, card_brand),
               card_last4 = coalesce(${result.card?.last4 ?? null}, card_last4), updated_at = now()
-            where id = ${attempt.payment_id} returning *`;
+            where id = ${attempt.payment_id} returning *`,
+          ]);
           const payment = updated[0] as PaymentRow;
           await this.#emit(db, payment, 'payment_intent.payment_failed');
           return payment;
@@ -780,6 +799,37 @@ export class PaymentService {
   #emit(db: Sql, payment: PaymentRow, type: string): Promise<unknown> {
     return this.#events(db, { merchantId: payment.merchant_id, type, data: paymentView(payment) });
   }
+}
+
+/** A payment row with its first attempt's creation time, as the starting statements return it. */
+type StartedRow = PaymentRow & { attempt_created_at: Date };
+
+function splitStarted(
+  row: StartedRow,
+  attemptId: string,
+  connector: string,
+  captureMethod: 'automatic' | 'manual',
+): { payment: PaymentRow; attempt: AttemptRow } {
+  const { attempt_created_at: created, ...payment } = row;
+  return {
+    payment,
+    attempt: {
+      id: attemptId,
+      payment_id: payment.id,
+      merchant_id: payment.merchant_id,
+      kind: 'authorize',
+      connector,
+      amount: payment.amount,
+      capture: captureMethod === 'automatic',
+      status: 'sent',
+      refund_id: null,
+      connector_reference: null,
+      decline_code: null,
+      error_code: null,
+      created_at: created,
+      updated_at: created,
+    },
+  };
 }
 
 /** The payment after a capture or void: refused and unreachable outcomes become the caller's error. */

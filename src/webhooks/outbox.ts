@@ -38,28 +38,28 @@ export async function enqueueEvent(
     throw new TypeError('An event type is lowercase words joined by dots, e.g. payment_intent.succeeded');
   }
   const now = options.now ?? new Date();
-  const merchants = await tx<{ environment: 'test' | 'live' }[]>`
-    select environment from identity.merchants where id = ${event.merchantId}`;
-  const merchant = merchants[0];
-  if (!merchant) throw new CardholdError('merchant_not_found');
+  const environment = await merchantEnvironment(tx, event.merchantId);
   const id = newWebhookId('evt');
   const payload: EventPayload = {
     id,
     object: 'event',
     type: event.type,
     created: Math.floor(now.getTime() / 1000),
-    livemode: merchant.environment === 'live',
+    livemode: environment === 'live',
     data: { object: event.data },
   };
   const text = JSON.stringify(payload);
   if (findPans(text).length > 0) throw new CardholdError('webhook_payload_rejected');
-  await tx`
-    insert into webhooks.events (id, merchant_id, type, payload, created_at)
-    values (${id}, ${event.merchantId}, ${event.type}, ${tx.json(payload as never)}, ${now})`;
-  const endpoints = await tx<{ id: string }[]>`
-    select id from webhooks.endpoints
-    where merchant_id = ${event.merchantId} and disabled_at is null
-      and enabled_events && array[${event.type}, '*']::text[]`;
+  // Sent together on the transaction's connection (postgres.js pipelines them): one round trip.
+  const [, endpoints] = await Promise.all([
+    tx`
+      insert into webhooks.events (id, merchant_id, type, payload, created_at)
+      values (${id}, ${event.merchantId}, ${event.type}, ${tx.json(payload as never)}, ${now})`,
+    tx<{ id: string }[]>`
+      select id from webhooks.endpoints
+      where merchant_id = ${event.merchantId} and disabled_at is null
+        and enabled_events && array[${event.type}, '*']::text[]`,
+  ]);
   if (endpoints.length > 0) {
     const rows = endpoints.map((endpoint) => ({
       id: newWebhookId('whd'),
@@ -74,4 +74,19 @@ export async function enqueueEvent(
     await tx`insert into webhooks.deliveries ${tx(rows)}`;
   }
   return { id };
+}
+
+/** A merchant's environment never changes once created: asked of the database once per process. */
+const environments = new Map<string, 'test' | 'live'>();
+
+async function merchantEnvironment(tx: Sql, merchantId: string): Promise<'test' | 'live'> {
+  const known = environments.get(merchantId);
+  if (known) return known;
+  const rows = await tx<{ environment: 'test' | 'live' }[]>`
+    select environment from identity.merchants where id = ${merchantId}`;
+  const environment = rows[0]?.environment;
+  if (!environment) throw new CardholdError('merchant_not_found');
+  if (environments.size >= 10_000) environments.clear();
+  environments.set(merchantId, environment);
+  return environment;
 }

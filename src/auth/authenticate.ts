@@ -74,6 +74,7 @@ export interface AuthorizerOptions {
 export class Authorizer {
   readonly #options: AuthorizerOptions;
   readonly #adminDigest: Buffer | undefined;
+  readonly #servicePrincipals = new WeakMap<TLSSocket, Principal>();
 
   constructor(options: AuthorizerOptions) {
     this.#options = options;
@@ -151,6 +152,16 @@ export class Authorizer {
    */
   #service(request: FastifyRequest): Principal {
     const socket = request.raw.socket as TLSSocket;
+    // A connection's certificate cannot change, and reading it builds a new object each time: services
+    // keep their connections alive, so the identity is worked out once per connection.
+    const known = this.#servicePrincipals.get(socket);
+    if (known) return known;
+    const principal = this.#serviceOf(request, socket);
+    this.#servicePrincipals.set(socket, principal);
+    return principal;
+  }
+
+  #serviceOf(request: FastifyRequest, socket: TLSSocket): Principal {
     const certificate = peerCertificate(request);
     if (!certificate) throw new CardholdError('unauthenticated');
     if (!socket.authorized) {

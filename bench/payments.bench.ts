@@ -6,19 +6,39 @@
  *   npm run bench:payments
  *   BENCH_SECONDS=5 BENCH_ROUNDS=2 npm run bench:payments
  *
+ * BENCH_TOPOLOGY=split (the default) runs each role in its own process, as production does (and as
+ * two cores can then share); BENCH_TOPOLOGY=single runs all three in one process (`cardhold start`).
+ *
  * Each authorize creates a payment and confirms it in one request (confirm=true, manual capture) with a
  * token of the Stripe test card, without a CVV slot: a slot is destroyed by its approval, so a load test
  * would need one per request. Only the Stripe test card is sent.
  */
-import { readFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
 import autocannon, { type Result } from 'autocannon';
-import { backends, startTestPlatform, type TestPlatform } from '../test/harness.ts';
+import postgres from 'postgres';
+import { Agent, fetch } from 'undici';
+import { backends, startTestPlatform } from '../test/harness.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] || 10);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] || 2);
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] || 50);
 const PAN = '4242424242424242';
+const TOPOLOGY = process.env['BENCH_TOPOLOGY'] || 'split';
+if (TOPOLOGY !== 'split' && TOPOLOGY !== 'single') throw new Error('BENCH_TOPOLOGY must be split or single');
+
+/** What a load run needs: where the roles listen, a merchant's secret key and the CA to trust. */
+interface Target {
+  vaultUrl: string;
+  apiUrl: string;
+  secretKey: string;
+  ca: Buffer;
+  close(): Promise<void>;
+}
 
 interface Load {
   name: 'tokenize' | 'authorize';
@@ -27,7 +47,7 @@ interface Load {
   ok: number;
 }
 
-async function run(t: TestPlatform, load: Load, seconds: number): Promise<Result> {
+async function run(t: Target, load: Load, seconds: number): Promise<Result> {
   const result = await autocannon({
     url: load.url,
     method: 'POST',
@@ -35,7 +55,7 @@ async function run(t: TestPlatform, load: Load, seconds: number): Promise<Result
     body: load.body,
     connections: CONNECTIONS,
     duration: seconds,
-    tlsOptions: { ca: await readFile(t.platform.caFile) },
+    tlsOptions: { ca: t.ca },
   });
   const good = result.statusCodeStats[String(load.ok)]?.count ?? 0;
   const total = Object.values(result.statusCodeStats).reduce((sum, s) => sum + s.count, 0);
@@ -47,20 +67,126 @@ async function run(t: TestPlatform, load: Load, seconds: number): Promise<Result
   return result;
 }
 
-async function main(): Promise<void> {
-  const backend = backends().at(-1) ?? 'embedded';
+const BENCH_ENV = {
+  CARDHOLD_LOG_LEVEL: 'warn',
+  CARDHOLD_AUDIT_STREAM: 'none',
+  CARDHOLD_RATE_LIMIT_TOKENIZE_PER_MINUTE: '0',
+};
+
+/** All three roles in this process, through the test harness. */
+async function single(backend: 'embedded' | 'external'): Promise<Target> {
   const t = await startTestPlatform(backend, 'bench-payments', {
     roles: ['vault', 'api', 'acquirer'],
-    env: {
-      CARDHOLD_LOG_LEVEL: 'warn',
-      CARDHOLD_AUDIT_STREAM: 'none',
-      CARDHOLD_RATE_LIMIT_TOKENIZE_PER_MINUTE: '0',
-    },
+    env: BENCH_ENV,
   });
+  return {
+    vaultUrl: t.vaultUrl,
+    apiUrl: t.apiUrl,
+    secretKey: t.secretKey,
+    ca: await readFile(t.platform.caFile),
+    close: () => t.close(),
+  };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Each role in its own `cardhold` process, on the external PostgreSQL and Redis, as in production. */
+async function split(): Promise<Target> {
+  const baseUrl = process.env['CARDHOLD_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const redisUrl = process.env['CARDHOLD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+  const database = `cardhold_bench_${randomBytes(4).toString('hex')}`;
+  const root = postgres(baseUrl, { max: 1, onnotice: () => {} });
+  await root.unsafe(`create database ${database}`);
+  const databaseUrl = new URL(baseUrl);
+  databaseUrl.pathname = `/${database}`;
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'cardhold-bench-'));
+  const [vaultPort, apiPort, acquirerPort] = [await freePort(), await freePort(), await freePort()];
+  const urls = {
+    vault: `https://127.0.0.1:${vaultPort}`,
+    api: `https://127.0.0.1:${apiPort}`,
+    acquirer: `https://127.0.0.1:${acquirerPort}`,
+  };
+  const env = {
+    ...process.env,
+    ...BENCH_ENV,
+    CARDHOLD_DATA_DIR: dataDir,
+    CARDHOLD_DATABASE_URL: databaseUrl.toString(),
+    CARDHOLD_REDIS_URL: redisUrl,
+    CARDHOLD_VAULT_PORT: String(vaultPort),
+    CARDHOLD_API_PORT: String(apiPort),
+    CARDHOLD_ACQUIRER_PORT: String(acquirerPort),
+    CARDHOLD_VAULT_METRICS_PORT: '0',
+    CARDHOLD_API_METRICS_PORT: '0',
+    CARDHOLD_ACQUIRER_METRICS_PORT: '0',
+    CARDHOLD_FORWARD_ALLOWLIST: urls.acquirer,
+    CARDHOLD_VAULT_URL: urls.vault,
+    CARDHOLD_CONNECTORS: JSON.stringify([{ name: 'acquirer', type: 'test-acquirer', url: urls.acquirer }]),
+  };
+  const children: ChildProcess[] = [];
+  const stop = async () => {
+    for (const child of children.reverse()) {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+    await rm(dataDir, { recursive: true, force: true });
+    await root.unsafe(`drop database if exists ${database} with (force)`);
+    await root.end();
+  };
   try {
-    const tokenized = await t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
-      body: { pan: PAN, exp_month: 12, exp_year: 2030 },
+    // One after another: the first creates the local CA and keys, and migrates, for the others.
+    for (const role of ['vault', 'acquirer', 'api'] as const) {
+      const child = spawn(process.execPath, ['bin/cardhold.js', role], {
+        env,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      children.push(child);
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        child.stdout?.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes('running')) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`cardhold ${role} exited with ${code}`)));
+      });
+    }
+    const ca = await readFile(path.join(dataDir, 'tls', 'ca.crt'));
+    const admin = (await readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim();
+    const dispatcher = new Agent({ connect: { ca } });
+    const made = await fetch(`${urls.api}/v1/merchants`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Bench shop' }),
+      dispatcher,
     });
+    const merchant = (await made.json()) as { api_key: { secret: string } };
+    await dispatcher.close();
+    return { vaultUrl: urls.vault, apiUrl: urls.api, secretKey: merchant.api_key.secret, ca, close: stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function main(): Promise<void> {
+  const backend = backends().at(-1) ?? 'embedded';
+  const t = TOPOLOGY === 'split' ? await split() : await single(backend);
+  try {
+    const dispatcher = new Agent({ connect: { ca: t.ca } });
+    const tokenized = (await (
+      await fetch(`${t.vaultUrl}/v1/tokens`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${t.secretKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ pan: PAN, exp_month: 12, exp_year: 2030 }),
+        dispatcher,
+      })
+    ).json()) as { token: { id: string } };
+    await dispatcher.close();
     const loads: Load[] = [
       {
         name: 'tokenize',
@@ -76,7 +202,7 @@ async function main(): Promise<void> {
           currency: 'usd',
           capture_method: 'manual',
           confirm: true,
-          payment_method: tokenized.json.token.id,
+          payment_method: tokenized.token.id,
         }),
         ok: 200,
       },
@@ -98,7 +224,7 @@ async function main(): Promise<void> {
     }
     const ratio = best.authorize.rps / best.tokenize.rps;
     process.stdout.write(
-      `backend ${backend}, ${CONNECTIONS} connections, ${SECONDS}s x ${ROUNDS} rounds, ${cpus().length} cores, node ${process.version}\n` +
+      `topology ${TOPOLOGY}, backend ${TOPOLOGY === 'split' ? 'external' : backend}, ${CONNECTIONS} connections, ${SECONDS}s x ${ROUNDS} rounds, ${cpus().length} cores, node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}\n` +
         `best tokenize ${best.tokenize.rps.toFixed(0)}/s (p99 ${best.tokenize.p99} ms); ` +
         `best authorize ${best.authorize.rps.toFixed(0)}/s (p50 ${best.authorize.p50} ms, p99 ${best.authorize.p99} ms)\n` +
         `authorize/tokenize ${ratio.toFixed(2)} (target >= 0.4), authorize p99 ${best.authorize.p99} ms (target < 60)\n`,

@@ -57,3 +57,10 @@ export async function createSoftHsmMasterKey(token: SoftHsmToken, environment: '
     await provider.close();
   }
 }
+
+/** The settings that point a cardhold platform at this token (the pkcs11 provider). */
+export const pkcs11Env = (token: SoftHsmToken): Record<string, string> => ({
+  CARDHOLD_KEY_PROVIDER: 'pkcs11',
+  CARDHOLD_PKCS11_TOKEN_LABEL: token.label,
+  CARDHOLD_PKCS11_PIN: token.pin,
+});

@@ -88,8 +88,8 @@ export async function openCheckpointSigner(
       const wrapped = await wrapWith(provider, der, signingContext(1, provider.environment));
       const publicDer = pair.publicKey.export({ format: 'der', type: 'spki' });
       const inserted = await sql`
-        insert into audit.signing_keys (version, public_key, wrapped_private_key, provider, environment)
-        values (1, ${publicDer}, ${wrapped}, ${provider.name}, ${provider.environment})
+        insert into audit.signing_keys (version, public_key, wrapped_private_key, provider, environment, master_version)
+        values (1, ${publicDer}, ${wrapped}, ${provider.name}, ${provider.environment}, ${provider.versionOf(wrapped)})
         on conflict do nothing returning version`;
       created = inserted.length > 0;
     } finally {

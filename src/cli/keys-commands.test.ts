@@ -49,7 +49,7 @@ describe('`cardhold keys` lifecycle commands and `merchants freeze` (embedded)',
     ]);
 
     // Independently: what the database and the certificate directory hold.
-    const expected = ['master:local'];
+    const expected = ['master:local/1'];
     for (const r of await t.adminSql<{ id: string }[]>`
       select 'kek:' || merchant_id || '/' || purpose || '/v' || version as id from vault.key_encryption_keys
       union all select 'audit_hash:v' || version from audit.hash_keys
@@ -103,6 +103,78 @@ describe('`cardhold keys` lifecycle commands and `merchants freeze` (embedded)',
     assert.equal(expired.code, 4);
     assert.match(expired.stdout, new RegExp(`^EXPIRED ${t.merchantId} kek/pan v2`, 'm'));
     await setAge(0);
+  });
+
+  test('keys compromise of the active version waits the configured grace, moves everything, destroys it', async () => {
+    const [active] = await t.adminSql<{ version: number }[]>`
+      select version from vault.key_encryption_keys
+      where merchant_id = ${t.merchantId} and purpose = 'fingerprint' and state = 'active'`;
+    const version = String(active?.version);
+    const grace = { CARDHOLD_KEY_RETIRE_GRACE_SECONDS: '0' };
+    const compromised = await cli(
+      t,
+      ['keys', 'compromise', '--purpose', 'fingerprint', '--merchant', t.merchantId, '--version', version],
+      grace,
+    );
+    assert.equal(compromised.code, 0, compromised.stderr);
+    assert.match(
+      compromised.stderr,
+      /waiting 0 s until every process has stopped using version/,
+      compromised.stdout,
+    );
+    const answer = JSON.parse(compromised.stdout) as { rotated: boolean; destroyed: boolean };
+    assert.deepEqual([answer.rotated, answer.destroyed], [true, true]);
+    const [row] = await t.adminSql<{ state: string; compromised_at: Date | null; length: number }[]>`
+      select state, compromised_at, length(wrapped_key)::int as length from vault.key_encryption_keys
+      where merchant_id = ${t.merchantId} and purpose = 'fingerprint' and version = ${Number(version)}`;
+    assert.equal(row?.state, 'retired');
+    assert.ok(row?.compromised_at);
+    assert.equal(row?.length, 0, 'its material is destroyed');
+    const [moved] = await t.adminSql<{ n: number }[]>`
+      select count(*)::int as n from vault.tokens
+      where merchant_id = ${t.merchantId} and fingerprint_version = ${Number(version)}`;
+    assert.equal(moved?.n, 0, 'every fingerprint was recomputed under the new version');
+    const read = await t.request('GET', `${t.vaultUrl}/v1/tokens/${tokenId}`);
+    assert.equal(read.status, 200);
+    const audited = await t.adminSql<{ action: string }[]>`
+      select action from audit.records where resource_id = ${`${t.merchantId}/fingerprint/v${version}`}
+      order by seq`;
+    assert.deepEqual(
+      audited.map((a) => a.action),
+      ['key.create', 'key.compromise', 'key.destroy'],
+    );
+    // Without the setting the wait is the production default.
+    const help = await cli(t, ['config']);
+    assert.match(help.stdout, /CARDHOLD_KEY_RETIRE_GRACE_SECONDS.*60/);
+  });
+
+  test('keys rotate --purpose master, then keys rewrap moves every wrapped key and destroys the old version', async () => {
+    const rotated = await cli(t, ['keys', 'rotate', '--purpose', 'master']);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    assert.deepEqual(JSON.parse(rotated.stdout), { provider: 'local', version: '2', previous: '1' });
+    const rewrap = await cli(t, ['keys', 'rewrap'], { CARDHOLD_KEY_RETIRE_GRACE_SECONDS: '0' });
+    assert.equal(rewrap.code, 0, rewrap.stderr);
+    assert.match(rewrap.stderr, /master rewrap vault\.key_encryption_keys → local\/2: \d+\/\d+/);
+    const { master } = JSON.parse(rewrap.stdout) as {
+      master: { remaining: number; retired: Array<{ version: string; destroyed: boolean }> };
+    };
+    assert.equal(master.remaining, 0);
+    assert.deepEqual(master.retired, [{ version: '1', destroyed: true }]);
+    const [left] = await t.adminSql<{ n: number }[]>`
+      select count(*)::int as n from vault.key_encryption_keys
+      where state <> 'retired' and master_version is distinct from '2'`;
+    assert.equal(left?.n, 0);
+    // The running vault learns of version 2 from the key file: an old token still reads.
+    const vault = t.platform.services.vault;
+    assert.ok(vault);
+    vault.keys.forget();
+    const revealed = await vault.tokens.reveal(t.access, tokenId, 'master rotation test');
+    assert.equal(revealed.pan.expose() === testCards.visa, true);
+    const listed = await cli(t, ['keys', 'inventory', '--json']);
+    const masters = (JSON.parse(listed.stdout) as InventoryItem[])
+      .filter((i) => i.id.startsWith('master:'))
+      .map((i) => `${i.id} ${i.state}`);
+    assert.deepEqual(masters, ['master:local/1 retired', 'master:local/2 active']);
   });
 
   test('a frozen merchant gets none of its card data until it is unfrozen; both are audited', async () => {

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { Sql } from 'postgres';
@@ -11,12 +12,12 @@ import { type KeyJobKind, runKeyJob } from '../keys/key-jobs.ts';
 import {
   type KeyActor,
   KeyLifecycle,
-  RETIRE_GRACE_SECONDS,
   type RotatablePurpose,
   rotatablePurposes,
 } from '../keys/key-lifecycle.ts';
-import { type KeyProvider, type KeyPurpose, keyPurposes } from '../keys/key-provider.ts';
+import { isSealable, type KeyProvider, type KeyPurpose, keyPurposes } from '../keys/key-provider.ts';
 import { cryptoperiodsOf, keyStatus } from '../keys/key-status.ts';
+import { retireOldMasterVersions, rotateMasterKey, runMasterRewrap } from '../keys/master-rotation.ts';
 import { setMerchantFrozen } from '../vault/merchant-freezes.ts';
 import { configOrExit } from './run-roles.ts';
 
@@ -28,21 +29,47 @@ export type WithCliServices = (
 
 interface Lifecycle {
   sql: Sql;
+  provider: KeyProvider;
   trail: AuditTrail;
   who: KeyActor;
   keys: KeyHierarchy;
   lifecycle: KeyLifecycle;
+  /** CARDHOLD_KEY_RETIRE_GRACE_SECONDS: how long after a rotation an old version may be retired. */
+  graceSeconds: number;
 }
 
+/**
+ * Runs a lifecycle command; a sealed provider (local-sealed) is first unsealed in this process by the
+ * custodians' shares, read one per line from standard input (never from arguments).
+ */
 function withLifecycle(withServices: WithCliServices, command: string, run: (l: Lifecycle) => Promise<void>) {
   return withServices(command, async ({ sql, provider, trail, who }) => {
+    await unsealFromStdin(provider);
+    const graceSeconds = configOrExit().keyRetireGraceSeconds;
     const keys = new KeyHierarchy(sql, provider, { onKeyCreated: recordKeyCreation(trail, sql) });
     try {
-      await run({ sql, trail, who, keys, lifecycle: new KeyLifecycle({ sql, provider, trail, keys }) });
+      const lifecycle = new KeyLifecycle({ sql, provider, trail, keys, retireGraceSeconds: graceSeconds });
+      await run({ sql, provider, trail, who, keys, lifecycle, graceSeconds });
     } finally {
       keys.forget();
     }
   });
+}
+
+async function unsealFromStdin(provider: KeyProvider): Promise<void> {
+  if (!isSealable(provider) || !provider.sealed) return;
+  process.stderr.write(
+    `cardhold: the master key is sealed; ${provider.sealStatus().threshold} custodians, enter your shares (one per line)\n`,
+  );
+  const lines = createInterface({ input: process.stdin, terminal: false });
+  for await (const line of lines) {
+    const share = line.trim();
+    if (!share) continue;
+    const status = await provider.submitShare(share);
+    if (!status.sealed) break;
+  }
+  lines.close();
+  if (provider.sealed) throw new Error('standard input ended before enough shares unsealed the master key');
 }
 
 function print(value: unknown): void {
@@ -69,6 +96,16 @@ export async function rotateKeyVersion(
   withServices: WithCliServices,
   options: { purpose: string; merchant?: string },
 ): Promise<void> {
+  if (options.purpose === 'master') {
+    await withLifecycle(withServices, 'keys rotate', async (l) => {
+      const rotated = await rotateMasterKey(l);
+      print(rotated);
+      process.stderr.write(
+        `cardhold: master key version ${rotated.version} wraps from now on; run \`cardhold keys rewrap\` to move every wrapped key to it\n`,
+      );
+    });
+    return;
+  }
   const purpose = parsePurpose<RotatablePurpose>(options.purpose, rotatablePurposes);
   if (purpose !== 'audit' && !options.merchant) throw new Error('--merchant is required for merchant keys');
   await withLifecycle(withServices, 'keys rotate', async ({ lifecycle, who }) => {
@@ -105,6 +142,19 @@ async function catchUp(l: Lifecycle, merchant: string | undefined, batchSize: nu
   return results;
 }
 
+/** The master rewrap job, then the retirement of old master versions that nothing references. */
+async function catchUpMaster(l: Lifecycle, batchSize: number) {
+  const job = await runMasterRewrap(l, {
+    batchSize,
+    onProgress: (p) =>
+      process.stderr.write(
+        `cardhold: master rewrap ${p.table} → ${l.provider.name}/${l.provider.masterVersion}: ${p.done}/${p.total}\n`,
+      ),
+  });
+  const retirement = await retireOldMasterVersions(l, l.graceSeconds);
+  return { ...job, ...retirement };
+}
+
 export function registerKeyLifecycleCommands(keysCommand: Command, withServices: WithCliServices): void {
   keysCommand
     .command('rewrap')
@@ -118,9 +168,11 @@ export function registerKeyLifecycleCommands(keysCommand: Command, withServices:
       if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
         throw new Error('--batch-size must be a whole number from 1 to 10000');
       }
-      await withLifecycle(withServices, 'keys rewrap', async (l) =>
-        print(await catchUp(l, options.merchant, batchSize)),
-      );
+      await withLifecycle(withServices, 'keys rewrap', async (l) => {
+        // Master rewrap: deployment-wide, so not with --merchant.
+        const master = options.merchant ? null : await catchUpMaster(l, batchSize);
+        print({ master, merchants: await catchUp(l, options.merchant, batchSize) });
+      });
     });
 
   keysCommand
@@ -153,9 +205,9 @@ export function registerKeyLifecycleCommands(keysCommand: Command, withServices:
         if (declared.rotated) {
           // It was the active version: processes may still write under it until they see the rotation.
           process.stderr.write(
-            `cardhold: waiting ${RETIRE_GRACE_SECONDS} s until every process has stopped using version ${version}\n`,
+            `cardhold: waiting ${l.graceSeconds} s until every process has stopped using version ${version}\n`,
           );
-          await sleep(RETIRE_GRACE_SECONDS * 1000);
+          await sleep(l.graceSeconds * 1000);
         }
         const moved = await catchUp(l, options.merchant, 200);
         const destroyed = moved.some((m) => m.purpose === purpose && m.retired.includes(version));

@@ -34,7 +34,9 @@ import { registerScanCommand } from './scan-command.ts';
 const program = new Command()
   .name('cardhold')
   .description('Card-data vault and payments platform for containers and Kubernetes (PCI DSS v4.0.1)')
-  .version(version);
+  .version(version)
+  // `cardhold --version` only before a command: `keys compromise|retire --version <n>` name a key version.
+  .enablePositionalOptions();
 
 program
   .command('start')
@@ -357,7 +359,7 @@ keysCommand
   )
   .option('--merchant <id>', 'the merchant')
   .option('--key <id>', 'the API key to rotate')
-  .option('--purpose <purpose>', 'rotate a key-encrypting key instead: pan|cvv|fingerprint|audit')
+  .option('--purpose <purpose>', 'rotate a key-encrypting key instead: pan|cvv|fingerprint|audit|master')
   .option('--overlap-seconds <n>', 'how long the old key keeps working', '86400')
   .action(async (options: { merchant?: string; key?: string; overlapSeconds: string; purpose?: string }) => {
     if (options.purpose) return rotateKeyVersion(withCliServices, { ...options, purpose: options.purpose });

@@ -78,6 +78,8 @@ export interface Config {
   cryptoperiodAuditDays: number;
   cryptoperiodWarnDays: number;
   demoPort: number;
+  kmsPreviousKeyIds: string | undefined;
+  keyRetireGraceSeconds: number;
 }
 
 /** A bad setting: names the variable and what is wrong, never the value. */
@@ -228,6 +230,11 @@ function checkMode(config: Config): void {
       'CARDHOLD_KEY_PROVIDER',
       'the local provider holds a development-only key and is refused in production mode',
     );
+  }
+  // Processes learn of a rotation within 30 s (key and master caches); retiring sooner could destroy a
+  // version that one of them still wraps with.
+  if (config.keyRetireGraceSeconds < 60) {
+    throw new ConfigError('CARDHOLD_KEY_RETIRE_GRACE_SECONDS', 'must be at least 60 in production mode');
   }
   if (config.keysAutoUnseal) {
     throw new ConfigError(

@@ -539,6 +539,22 @@ export const settings = {
     description:
       "HTTPS port of the demo merchant's checkout page, which `cardhold start` serves in development mode only (0 picks a free port).",
   },
+  // Master key rotation (issue 6): the previous KMS keys, and the wait before an old version is retired.
+  kmsPreviousKeyIds: {
+    env: 'CARDHOLD_KMS_PREVIOUS_KEY_IDS',
+    type: 'string',
+    description:
+      'aws-kms: comma-separated ids of earlier KMS keys, which only decrypt until `cardhold keys rewrap` has moved every wrapped key to CARDHOLD_KMS_KEY_ID (master key rotation).',
+  },
+  keyRetireGraceSeconds: {
+    env: 'CARDHOLD_KEY_RETIRE_GRACE_SECONDS',
+    type: 'integer',
+    default: 60,
+    min: 0,
+    max: 86_400,
+    description:
+      'How long after a rotation an old key version (master or key-encrypting) may be retired, and how long `cardhold keys compromise` waits after rotating the active version: every process must have seen the rotation first. At least 60 in production mode.',
+  },
 } as const satisfies Record<string, SettingDefinition>;
 
 export type SettingName = keyof typeof settings;

@@ -18,10 +18,10 @@ export interface AwsKmsOptions {
 export class AwsKmsClient implements KmsClient {
   readonly name = 'aws-kms';
   readonly #client: KMSClient;
-  readonly #keyId: string;
+  readonly keyId: string;
 
   constructor(options: AwsKmsOptions) {
-    this.#keyId = options.keyId;
+    this.keyId = options.keyId;
     this.#client = new KMSClient({
       ...(options.region ? { region: options.region } : {}),
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
@@ -32,7 +32,7 @@ export class AwsKmsClient implements KmsClient {
 
   async encrypt(plaintext: Buffer, context: Record<string, string>): Promise<Buffer> {
     const out = await this.#client.send(
-      new EncryptCommand({ KeyId: this.#keyId, Plaintext: plaintext, EncryptionContext: context }),
+      new EncryptCommand({ KeyId: this.keyId, Plaintext: plaintext, EncryptionContext: context }),
     );
     if (!out.CiphertextBlob) throw new Error('KMS Encrypt returned no ciphertext');
     return Buffer.from(out.CiphertextBlob);
@@ -40,7 +40,7 @@ export class AwsKmsClient implements KmsClient {
 
   async decrypt(ciphertext: Buffer, context: Record<string, string>): Promise<Buffer> {
     const out = await this.#client.send(
-      new DecryptCommand({ KeyId: this.#keyId, CiphertextBlob: ciphertext, EncryptionContext: context }),
+      new DecryptCommand({ KeyId: this.keyId, CiphertextBlob: ciphertext, EncryptionContext: context }),
     );
     if (!out.Plaintext) throw new Error('KMS Decrypt returned no plaintext');
     const plaintext = Buffer.from(out.Plaintext);
@@ -49,7 +49,7 @@ export class AwsKmsClient implements KmsClient {
   }
 
   async check(): Promise<void> {
-    const out = await this.#client.send(new DescribeKeyCommand({ KeyId: this.#keyId }));
+    const out = await this.#client.send(new DescribeKeyCommand({ KeyId: this.keyId }));
     if (out.KeyMetadata?.Enabled === false) throw new Error('the KMS key is disabled');
   }
 

@@ -21,6 +21,11 @@ function provider(environment: KeyEnvironment): KeyProvider & { unwraps: number 
     },
     async check() {},
     async close() {},
+    masterVersion: '1',
+    versionOf: () => '1',
+    masterVersions: () => ['1'],
+    rotateMaster: async () => '2',
+    destroyMasterVersion: async () => false,
   };
 }
 

@@ -164,8 +164,9 @@ export class KeyHierarchy {
       );
       // Concurrent first writers race here; the loser's key is discarded and both use the winner's.
       const insert = (db: Sql) => db`
-        insert into vault.key_encryption_keys (merchant_id, purpose, version, wrapped_key, provider, environment)
-        values (${merchantId}, ${purpose}, ${version}, ${wrapped}, ${this.#provider.name}, ${this.#provider.environment})
+        insert into vault.key_encryption_keys (merchant_id, purpose, version, wrapped_key, provider, environment, master_version)
+        values (${merchantId}, ${purpose}, ${version}, ${wrapped}, ${this.#provider.name}, ${this.#provider.environment},
+          ${this.#provider.versionOf(wrapped)})
         on conflict do nothing returning version`;
       const hook = this.#onKeyCreated;
       if (hook) {

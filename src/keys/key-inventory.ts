@@ -4,13 +4,14 @@ import path from 'node:path';
 import type { Sql } from 'postgres';
 import type { KeyProvider } from './key-provider.ts';
 import type { Cryptoperiods } from './key-status.ts';
+import { masterVersionRows } from './master-rotation.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 
 /**
  * One key or certificate (PCI DSS 3.6.1.1, 4.2.1.1). `id` is unique in the inventory: `kek:<merchant>/
  * <purpose>/v<n>`, `audit_hash:v<n>`, `audit_signing:v<n>`, `session:<kid>`, `totp:v<n>`,
- * `master:<provider>`, `certificate:<file>`.
+ * `master:<provider>/<version>`, `certificate:<file>`.
  */
 export interface InventoryItem {
   id: string;
@@ -52,22 +53,21 @@ export async function keyInventory(options: {
 }): Promise<InventoryItem[]> {
   const { sql, provider, periods } = options;
   const described = provider.describe?.();
-  const items: InventoryItem[] = [
-    {
-      id: `master:${provider.name}`,
-      kind: 'key',
-      purpose: 'master (root of trust)',
-      merchant_id: null,
-      version: '-',
-      algorithm: described?.algorithm ?? 'AES-256-GCM',
-      strength_bits: described?.strength_bits ?? 256,
-      provider: provider.name,
-      environment: provider.environment,
-      created_at: described?.created_at ?? null,
-      expires_at: null,
-      state: 'active',
-    },
-  ];
+  // Every master key version: the provider's, with what rotations recorded (retired ones stay listed).
+  const items: InventoryItem[] = (await masterVersionRows(sql, provider)).map((m) => ({
+    id: `master:${provider.name}/${m.version}`,
+    kind: 'key',
+    purpose: 'master (root of trust)',
+    merchant_id: null,
+    version: m.version,
+    algorithm: described?.algorithm ?? 'AES-256-GCM',
+    strength_bits: described?.strength_bits ?? 256,
+    provider: provider.name,
+    environment: m.environment,
+    created_at: m.created_at?.toISOString() ?? described?.created_at ?? null,
+    expires_at: m.retired_at?.toISOString() ?? null,
+    state: m.state,
+  }));
 
   const keks = await sql<
     {

@@ -93,8 +93,9 @@ export class KeyLifecycle {
         update vault.key_encryption_keys set state = 'decrypt_only', rotated_at = now()
         where merchant_id = ${merchantId} and purpose = ${purpose} and state = 'active'`;
       await db`
-        insert into vault.key_encryption_keys (merchant_id, purpose, version, wrapped_key, provider, environment)
-        values (${merchantId}, ${purpose}, ${version}, ${wrapped}, ${this.#provider.name}, ${this.#provider.environment})`;
+        insert into vault.key_encryption_keys (merchant_id, purpose, version, wrapped_key, provider, environment, master_version)
+        values (${merchantId}, ${purpose}, ${version}, ${wrapped}, ${this.#provider.name}, ${this.#provider.environment},
+          ${this.#provider.versionOf(wrapped)})`;
       const result: RotatedKey = { merchant_id: merchantId, purpose, version, previous };
       return {
         result,
@@ -265,12 +266,12 @@ export class KeyLifecycle {
         signingContext(signingVersion, environment),
       );
       await db`
-        insert into audit.hash_keys (version, wrapped_key, provider, environment)
-        values (${hashVersion}, ${hashWrapped}, ${this.#provider.name}, ${environment})`;
+        insert into audit.hash_keys (version, wrapped_key, provider, environment, master_version)
+        values (${hashVersion}, ${hashWrapped}, ${this.#provider.name}, ${environment}, ${this.#provider.versionOf(hashWrapped)})`;
       await db`
-        insert into audit.signing_keys (version, public_key, wrapped_private_key, provider, environment)
+        insert into audit.signing_keys (version, public_key, wrapped_private_key, provider, environment, master_version)
         values (${signingVersion}, ${pair.publicKey.export({ format: 'der', type: 'spki' })}, ${wrappedPrivate},
-          ${this.#provider.name}, ${environment})`;
+          ${this.#provider.name}, ${environment}, ${this.#provider.versionOf(wrappedPrivate)})`;
       return {
         result: {
           merchant_id: null,

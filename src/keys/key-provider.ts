@@ -20,7 +20,30 @@ export interface KeyProvider {
   close(): Promise<void>;
   /** True while a sealed provider waits for its custodians' shares: it wraps and unwraps nothing. */
   readonly sealed: boolean;
+  /**
+   * The master key version new wraps use: `1`, `2`, … for local, local-sealed and pkcs11; the KMS key id
+   * for aws-kms. Recorded beside every wrapped key (`master_version`) so that master rotation moves only
+   * what an old version still wraps.
+   */
+  readonly masterVersion: string;
+  /** The master key version that wrapped this blob. */
+  versionOf(wrappedKey: Buffer): string;
+  /** Every master key version this provider can unwrap with, the current one included. */
+  masterVersions(): string[];
+  /**
+   * A new master key version that wraps from now on; the older ones keep unwrapping until retired
+   * (docs/keys.md, "Master key rotation"). Returns the new version.
+   */
+  rotateMaster(): Promise<string>;
+  /**
+   * Destroys an old master key version, which then unwraps nothing. False when only the operator can
+   * (aws-kms: the KMS key's deletion is scheduled in AWS). Refuses the current version.
+   */
+  destroyMasterVersion(version: string): Promise<boolean>;
 }
+
+/** How often a provider looks for master key versions created by another process (a rotation). */
+export const MASTER_REFRESH_MS = 30_000;
 
 export interface SealStatus {
   sealed: boolean;

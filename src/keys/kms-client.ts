@@ -6,6 +6,8 @@
 export interface KmsClient {
   /** A name for logs and the `provider` column, e.g. `aws-kms`. */
   readonly name: string;
+  /** The KMS key this client encrypts under (its master key version, as cardhold records it). */
+  readonly keyId: string;
   encrypt(plaintext: Buffer, context: Record<string, string>): Promise<Buffer>;
   /** Rejects when the ciphertext or the context does not match what was encrypted. */
   decrypt(ciphertext: Buffer, context: Record<string, string>): Promise<Buffer>;

@@ -30,7 +30,18 @@ describe('aws-kms key provider against a local KMS stand-in, through the real SD
       /InvalidCiphertext/,
     );
     const otherKey = new KmsKeyProvider(client('arn:aws:kms:eu-west-1:000000000000:key/other'), 'production');
-    await assert.rejects(otherKey.unwrap(wrapped, 'cardhold/kek/v1|production|mer_1|pan|1'), /NotFound/);
+    // The wrapped form names its KMS key: another key is refused before KMS is asked.
+    await assert.rejects(otherKey.unwrap(wrapped, 'cardhold/kek/v1|production|mer_1|pan|1'), {
+      code: 'key_provider_unavailable',
+    });
+    // And KMS itself refuses a ciphertext under another key than the one named in Decrypt.
+    await assert.rejects(
+      client('arn:aws:kms:eu-west-1:000000000000:key/other').decrypt(wrapped.subarray(6 + kms.keyId.length), {
+        'cardhold:context': 'cardhold/kek/v1|production|mer_1|pan|1',
+        'cardhold:environment': 'production',
+      }),
+      /NotFound/,
+    );
     assert.deepEqual([...new Set(kms.calls)].sort(), [
       'TrentService.Decrypt',
       'TrentService.DescribeKey',

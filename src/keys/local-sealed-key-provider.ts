@@ -4,8 +4,14 @@ import path from 'node:path';
 import { combine, split } from 'shamir-secret-sharing';
 import { CardholdError } from '../shared/errors.ts';
 import { open, seal } from './aes-gcm.ts';
-import type { KeyEnvironment, SealableKeyProvider, SealStatus } from './key-provider.ts';
+import {
+  type KeyEnvironment,
+  MASTER_REFRESH_MS,
+  type SealableKeyProvider,
+  type SealStatus,
+} from './key-provider.ts';
 import { formatShare, type KeyShare, parseShare } from './key-share.ts';
+import { MasterKeyring, refuseCurrentVersion, writeJsonAtomically } from './master-keyring.ts';
 
 const FORMAT = 'cardhold-sealed-master/v1';
 const SECRET_BYTES = 32;
@@ -19,7 +25,21 @@ interface SealedKeyFile {
   shares: number;
   threshold: number;
   created_at: string;
+  /** Version 1, sealed at the ceremony; empty once version 1 is retired. */
   sealed_master: string;
+  /** Versions 2 and later (master rotation), sealed under the same unseal key: the same shares open them. */
+  versions?: Array<{ version: number; created_at: string; sealed: string }>;
+}
+
+/** Each later version's AAD adds its number, so versions cannot be swapped in the file. */
+const versionAad = (f: SealedKeyFile, version: number) =>
+  version === 1 ? headerAad(f) : Buffer.concat([headerAad(f), Buffer.from(`|v${version}`)]);
+
+/** Every sealed version in the file, oldest first. */
+function sealedVersions(f: SealedKeyFile): Array<{ version: number; sealed: Buffer }> {
+  const all = f.sealed_master ? [{ version: 1, sealed: Buffer.from(f.sealed_master, 'base64') }] : [];
+  for (const v of f.versions ?? []) all.push({ version: v.version, sealed: Buffer.from(v.sealed, 'base64') });
+  return all;
 }
 
 /** The header fields are bound as AAD, so editing the threshold or environment breaks the seal. */
@@ -95,8 +115,11 @@ export class LocalSealedKeyProvider implements SealableKeyProvider {
   readonly name = 'local-sealed';
   readonly environment: KeyEnvironment;
   readonly file: string;
-  readonly #header: SealedKeyFile;
-  #master: Buffer | undefined;
+  #header: SealedKeyFile;
+  readonly #keys = new MasterKeyring();
+  /** Held while unsealed, so that versions added by a rotation elsewhere open without the shares. */
+  #unsealKey: Buffer | undefined;
+  #readAt = 0;
   #pending: KeyShare[] = [];
   #combining = false;
   #unsealed = Promise.withResolvers<void>();
@@ -110,16 +133,7 @@ export class LocalSealedKeyProvider implements SealableKeyProvider {
 
   /** Opens the sealed key file; refuses a key of another environment than the one this vault runs in. */
   static async open(file: string, environment: KeyEnvironment): Promise<LocalSealedKeyProvider> {
-    let parsed: SealedKeyFile;
-    try {
-      parsed = JSON.parse(await readFile(file, 'utf8')) as SealedKeyFile;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new Error(`no sealed master key at ${file}: run \`cardhold keys init\` first`);
-      }
-      throw new Error(`the sealed master key file ${file} is unreadable or corrupt`);
-    }
-    if (parsed.format !== FORMAT) throw new Error(`the sealed master key file ${file} has an unknown format`);
+    const parsed = await readSealedFile(file);
     if (parsed.environment !== environment) {
       throw new CardholdError('key_environment_mismatch', {
         detail: `The sealed master key is a ${parsed.environment} key and this vault runs in ${environment} mode`,
@@ -129,7 +143,7 @@ export class LocalSealedKeyProvider implements SealableKeyProvider {
   }
 
   get sealed(): boolean {
-    return this.#master === undefined;
+    return this.#unsealKey === undefined;
   }
 
   sealStatus(): SealStatus {
@@ -170,13 +184,18 @@ export class LocalSealedKeyProvider implements SealableKeyProvider {
         for (const p of plain) p.fill(0);
       });
       key = unsealKey(secret, this.#header.seal_id);
-      let master: Buffer;
+      // The file may have gained versions (a rotation) since this process opened it.
+      const latest = await readSealedFile(this.file).catch(() => this.#header);
+      if (latest.seal_id === this.#header.seal_id) this.#header = latest;
       try {
-        master = open(key, Buffer.from(this.#header.sealed_master, 'base64'), headerAad(this.#header));
+        this.#openVersions(key, this.#header);
       } catch {
+        this.#keys.clear();
         throw new CardholdError('key_shares_mismatch', { field: 'share' });
       }
-      this.#master = master;
+      this.#unsealKey = key;
+      key = undefined;
+      this.#readAt = Date.now();
     } finally {
       for (const s of shares) s.bytes.fill(0);
       secret?.fill(0);
@@ -188,13 +207,37 @@ export class LocalSealedKeyProvider implements SealableKeyProvider {
     return { ...this.sealStatus(), index: share.index };
   }
 
+  /** Opens every version in the file that is not held yet; drops held versions no longer in it. */
+  #openVersions(key: Buffer, file: SealedKeyFile): void {
+    const listed = sealedVersions(file);
+    if (listed.length === 0) throw new Error('the sealed key file holds no master key version');
+    const numbers = new Set(listed.map((v) => v.version));
+    for (const held of this.#keys.versions()) if (!numbers.has(held)) this.#keys.remove(held);
+    for (const v of listed) {
+      if (!this.#keys.has(v.version))
+        this.#keys.add(v.version, open(key, v.sealed, versionAad(file, v.version)));
+    }
+  }
+
+  /** Reads the file again (a rotation or retirement by another process) while unsealed. */
+  async #reload(): Promise<void> {
+    const key = this.#unsealKey;
+    if (!key) throw new CardholdError('key_provider_sealed');
+    const file = await readSealedFile(this.file);
+    if (file.seal_id !== this.#header.seal_id) throw new Error('the sealed key file now holds another seal');
+    this.#openVersions(key, file);
+    this.#header = file;
+    this.#readAt = Date.now();
+  }
+
   seal(): boolean {
     for (const s of this.#pending) s.bytes.fill(0);
     this.#pending = [];
     const wasUnsealed = !this.sealed;
     if (wasUnsealed) {
-      this.#master?.fill(0);
-      this.#master = undefined;
+      this.#unsealKey?.fill(0);
+      this.#unsealKey = undefined;
+      this.#keys.clear();
       this.#unsealed = Promise.withResolvers<void>();
       for (const listener of this.#listeners) listener(true);
     }
@@ -209,24 +252,91 @@ export class LocalSealedKeyProvider implements SealableKeyProvider {
     this.#listeners.push(listener);
   }
 
-  #key(): Buffer {
-    if (!this.#master) throw new CardholdError('key_provider_sealed');
-    return this.#master;
+  #live(): MasterKeyring {
+    if (this.sealed) throw new CardholdError('key_provider_sealed');
+    return this.#keys;
+  }
+
+  /** While sealed, the newest version named in the file (what will wrap once unsealed). */
+  get masterVersion(): string {
+    return String(
+      this.sealed ? Math.max(...sealedVersions(this.#header).map((v) => v.version)) : this.#keys.current,
+    );
+  }
+
+  versionOf(wrappedKey: Buffer): string {
+    return String(this.#keys.versionOf(wrappedKey));
+  }
+
+  masterVersions(): string[] {
+    return sealedVersions(this.#header).map((v) => String(v.version));
   }
 
   async wrap(plaintextKey: Buffer, context: string): Promise<Buffer> {
-    return seal(this.#key(), plaintextKey, Buffer.from(context));
+    if (!this.sealed && Date.now() - this.#readAt > MASTER_REFRESH_MS) await this.#reload();
+    return this.#live().wrap(plaintextKey, context);
   }
 
   async unwrap(wrappedKey: Buffer, context: string): Promise<Buffer> {
-    return open(this.#key(), wrappedKey, Buffer.from(context));
+    if (!this.sealed && !this.#keys.has(MasterKeyring.headerVersion(wrappedKey))) await this.#reload();
+    return this.#live().unwrap(wrappedKey, context);
+  }
+
+  /**
+   * A new master version, sealed under the same unseal key: the custodians keep their shares. Needs the
+   * provider unsealed, that is the custodians' quorum in this process (`keys rotate --purpose master`).
+   */
+  async rotateMaster(): Promise<string> {
+    await this.#reload();
+    const key = this.#unsealKey as Buffer;
+    const file = this.#header;
+    const version = Math.max(...sealedVersions(file).map((v) => v.version)) + 1;
+    const material = randomBytes(32);
+    const sealed = seal(key, material, versionAad(file, version)).toString('base64');
+    const next: SealedKeyFile = {
+      ...file,
+      versions: [...(file.versions ?? []), { version, created_at: new Date().toISOString(), sealed }],
+    };
+    await writeJsonAtomically(this.file, next);
+    this.#header = next;
+    this.#keys.add(version, material);
+    return String(version);
+  }
+
+  async destroyMasterVersion(version: string): Promise<boolean> {
+    await this.#reload();
+    refuseCurrentVersion(version, this.masterVersion);
+    const file = this.#header;
+    const next: SealedKeyFile = {
+      ...file,
+      sealed_master: version === '1' ? '' : file.sealed_master,
+      versions: (file.versions ?? []).filter((v) => String(v.version) !== version),
+    };
+    await writeJsonAtomically(this.file, next);
+    this.#header = next;
+    this.#keys.remove(Number(version));
+    return true;
   }
 
   async check(): Promise<void> {
-    this.#key();
+    this.#live();
   }
 
   async close(): Promise<void> {
     this.seal();
   }
+}
+
+async function readSealedFile(file: string): Promise<SealedKeyFile> {
+  let parsed: SealedKeyFile;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8')) as SealedKeyFile;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error(`no sealed master key at ${file}: run \`cardhold keys init\` first`);
+    }
+    throw new Error(`the sealed master key file ${file} is unreadable or corrupt`);
+  }
+  if (parsed.format !== FORMAT) throw new Error(`the sealed master key file ${file} has an unknown format`);
+  return parsed;
 }

@@ -30,12 +30,13 @@ export async function openKeyProvider(config: Config, logger?: Logger): Promise<
     case 'aws-kms': {
       if (!config.kmsKeyId)
         throw new ConfigError('CARDHOLD_KMS_KEY_ID', 'is required for the aws-kms provider');
-      const kms = new AwsKmsClient({
-        keyId: config.kmsKeyId,
-        region: config.kmsRegion,
-        endpoint: config.kmsEndpoint,
-      });
-      return new KmsKeyProvider(kms, environment);
+      const client = (keyId: string) =>
+        new AwsKmsClient({ keyId, region: config.kmsRegion, endpoint: config.kmsEndpoint });
+      const previous = (config.kmsPreviousKeyIds ?? '')
+        .split(',')
+        .map((id) => id.trim())
+        .filter((id) => id && id !== config.kmsKeyId);
+      return new KmsKeyProvider(client(config.kmsKeyId), environment, previous.map(client));
     }
   }
 }

@@ -5,6 +5,7 @@ import { backends, startTestPlatform } from '../../test/harness.ts';
 import {
   createSoftHsmMasterKey,
   initSoftHsmToken,
+  pkcs11Env,
   SOFTHSM_LIBRARY,
   type SoftHsmToken,
   softHsmAvailable,
@@ -80,11 +81,7 @@ for (const backend of backends()) {
     test('tokenizes, restarts on the same token and database, and reads its old tokens in full', async () => {
       const token = await initSoftHsmToken('cardhold-vault');
       await createSoftHsmMasterKey(token, 'development');
-      const env = {
-        CARDHOLD_KEY_PROVIDER: 'pkcs11',
-        CARDHOLD_PKCS11_TOKEN_LABEL: token.label,
-        CARDHOLD_PKCS11_PIN: token.pin,
-      };
+      const env = pkcs11Env(token);
       const first = await startTestPlatform(backend, 'pkcs11-vault', { env });
       let tokenId: string;
       try {

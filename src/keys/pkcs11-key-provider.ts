@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { CardholdError } from '../shared/errors.ts';
-import type { KeyEnvironment, KeyProvider } from './key-provider.ts';
+import { type KeyEnvironment, type KeyProvider, MASTER_REFRESH_MS } from './key-provider.ts';
+import { refuseCurrentVersion } from './master-keyring.ts';
 
 const MAGIC = Buffer.from('CHP1');
 const IV_BYTES = 12;
@@ -33,6 +34,7 @@ export class Pkcs11KeyProvider implements KeyProvider {
   readonly #session: pkcs11js.Handle;
   readonly #keyLabel: string;
   #versions = new Map<number, pkcs11js.Handle>();
+  #loadedAt = 0;
   #closed = false;
 
   private constructor(module: pkcs11js.PKCS11, session: pkcs11js.Handle, options: Pkcs11Options) {
@@ -116,7 +118,36 @@ export class Pkcs11KeyProvider implements KeyProvider {
     return { sensitive: flag(sensitive), extractable: flag(extractable), wrap: flag(wrap) };
   }
 
+  get masterVersion(): string {
+    return String(Math.max(0, ...this.#versions.keys()));
+  }
+
+  versionOf(wrappedKey: Buffer): string {
+    return String(wrappedKey.readUInt32BE(4));
+  }
+
+  masterVersions(): string[] {
+    return this.versions.map(String);
+  }
+
+  async rotateMaster(): Promise<string> {
+    this.#loadVersions();
+    return String(this.createMasterKey());
+  }
+
+  /** Destroys the key object in the token: whatever that version wrapped can never be unwrapped again. */
+  async destroyMasterVersion(version: string): Promise<boolean> {
+    this.#loadVersions();
+    refuseCurrentVersion(version, this.masterVersion);
+    const handle = this.#handle(Number(version));
+    this.#module.C_DestroyObject(this.#session, handle);
+    this.#versions.delete(Number(version));
+    return true;
+  }
+
   async wrap(plaintextKey: Buffer, context: string): Promise<Buffer> {
+    // A rotation made by another process (init-hsm --rotate) reaches this one within the refresh period.
+    if (Date.now() - this.#loadedAt > MASTER_REFRESH_MS) this.#loadVersions();
     const version = Math.max(...this.#versions.keys());
     const handle = this.#handle(version);
     const iv = randomBytes(IV_BYTES);
@@ -132,7 +163,9 @@ export class Pkcs11KeyProvider implements KeyProvider {
     if (wrappedKey.length < 8 + IV_BYTES + 16 || !wrappedKey.subarray(0, 4).equals(MAGIC)) {
       throw new CardholdError('token_integrity_failed', { detail: 'Not a PKCS#11-wrapped key' });
     }
-    const handle = this.#handle(wrappedKey.readUInt32BE(4));
+    const named = wrappedKey.readUInt32BE(4);
+    if (!this.#versions.has(named)) this.#loadVersions();
+    const handle = this.#handle(named);
     const iv = wrappedKey.subarray(8, 8 + IV_BYTES);
     const body = wrappedKey.subarray(8 + IV_BYTES);
     try {
@@ -184,6 +217,9 @@ export class Pkcs11KeyProvider implements KeyProvider {
   }
 
   #loadVersions(): void {
+    if (this.#closed) throw new CardholdError('key_provider_unavailable');
+    this.#versions.clear();
+    this.#loadedAt = Date.now();
     this.#module.C_FindObjectsInit(this.#session, [
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
       { type: pkcs11js.CKA_LABEL, value: this.#keyLabel },

@@ -14,6 +14,10 @@ export interface SealingKeySpec {
   purpose: string;
 }
 
+/** The context a sealing key is wrapped under (also used by the master rewrap job). */
+export const sealingKeyContext = (purpose: string, version: number, environment: string) =>
+  `cardhold/${purpose}-key/v1|${version}|${environment}`;
+
 /**
  * A deployment-wide AES-256 key that encrypts small shared secrets at rest (operators' TOTP secrets,
  * webhook signing secrets), which cannot be hashed because cardhold must use them. Stored only wrapped by
@@ -40,7 +44,7 @@ export class SealingKey {
       sql,
       provider,
       table: spec.table,
-      context: (v, environment) => `cardhold/${spec.purpose}-key/v1|${v}|${environment}`,
+      context: (v, environment) => sealingKeyContext(spec.purpose, v, environment),
       name: spec.name,
     });
     return { key: new SealingKey(version, key, spec), created };

@@ -27,8 +27,8 @@ export async function openSystemKey(options: {
     try {
       const wrapped = await viaProvider(() => provider.wrap(material, context(1, provider.environment)));
       const inserted = await sql`
-        insert into ${sql(table)} (version, wrapped_key, provider, environment)
-        values (1, ${wrapped}, ${provider.name}, ${provider.environment})
+        insert into ${sql(table)} (version, wrapped_key, provider, environment, master_version)
+        values (1, ${wrapped}, ${provider.name}, ${provider.environment}, ${provider.versionOf(wrapped)})
         on conflict do nothing returning version`;
       created = inserted.length > 0;
     } finally {

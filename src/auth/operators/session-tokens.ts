@@ -47,7 +47,8 @@ interface SigningKey {
   privateKey: KeyObject;
 }
 
-const context = (kid: string, environment: string) =>
+/** The context a session signing key is wrapped under (also used by the master rewrap job). */
+export const sessionKeyContext = (kid: string, environment: string) =>
   `cardhold/operator-session-signing/v1|${kid}|${environment}`;
 
 const invalid = (cause?: unknown) =>
@@ -236,7 +237,7 @@ export class SessionTokens {
     if (!row) throw new CardholdError('key_provider_unavailable', { detail: 'No session signing key' });
     let der: Buffer;
     try {
-      der = await this.#provider.unwrap(row.wrapped_private_key, context(kid, row.environment));
+      der = await this.#provider.unwrap(row.wrapped_private_key, sessionKeyContext(kid, row.environment));
     } catch (cause) {
       throw new CardholdError('key_provider_unavailable', { cause });
     }
@@ -257,16 +258,16 @@ export class SessionTokens {
     const der = pair.privateKey.export({ format: 'der', type: 'pkcs8' });
     let wrapped: Buffer;
     try {
-      wrapped = await this.#provider.wrap(der, context(kid, this.#provider.environment));
+      wrapped = await this.#provider.wrap(der, sessionKeyContext(kid, this.#provider.environment));
     } catch (cause) {
       throw new CardholdError('key_provider_unavailable', { cause });
     } finally {
       der.fill(0);
     }
     await db`
-      insert into identity.session_keys (kid, public_key, wrapped_private_key, provider, environment, created_at)
+      insert into identity.session_keys (kid, public_key, wrapped_private_key, provider, environment, created_at, master_version)
       values (${kid}, ${pair.publicKey.export({ format: 'der', type: 'spki' })}, ${wrapped},
-        ${this.#provider.name}, ${this.#provider.environment}, ${this.#now()})`;
+        ${this.#provider.name}, ${this.#provider.environment}, ${this.#now()}, ${this.#provider.versionOf(wrapped)})`;
     this.#public.add(kid, pair.publicKey);
     this.#signing = { kid, privateKey: pair.privateKey };
     return kid;

@@ -5,7 +5,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Agent } from 'undici';
-import { acquirerTestCards, allTestPans, testCards, testCvvs } from '../../test/fixtures/cards.ts';
+import {
+  acquirerDeclines,
+  acquirerTestCards,
+  allTestPans,
+  testCards,
+  testCvvs,
+} from '../../test/fixtures/cards.ts';
 import { futureYear, type HttpResult, startTestAcquirer, type TestAcquirer } from '../../test/harness.ts';
 import { openLocalCa } from '../keys/local-ca.ts';
 import { latencySchedule } from './latency.ts';
@@ -73,13 +79,7 @@ describe('test acquirer: outcomes, ledger, triggers', () => {
 
   const table: Array<[keyof typeof acquirerTestCards, string | null]> = [
     ['approve', null],
-    ['genericDecline', 'generic_decline'],
-    ['insufficientFunds', 'insufficient_funds'],
-    ['lostCard', 'lost_card'],
-    ['stolenCard', 'stolen_card'],
-    ['expiredCard', 'expired_card'],
-    ['incorrectCvc', 'incorrect_cvc'],
-    ['processingError', 'processing_error'],
+    ...acquirerDeclines,
   ];
   for (const [name, declineCode] of table) {
     test(`test card ${name}: ${declineCode ?? 'approved'}`, async () => {

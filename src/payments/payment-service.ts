@@ -371,15 +371,7 @@ export class PaymentService {
               cvv_slot = null, updated_at = now()
             where id = ${attempt.payment_id} returning *`,
           ]);
-          const payment = updated[0] as PaymentRow;
-          await this.#emit(
-            db,
-            payment,
-            payment.status === 'succeeded'
-              ? 'payment_intent.succeeded'
-              : 'payment_intent.amount_capturable_updated',
-          );
-          return payment;
+          return this.#emitCapturable(db, updated[0] as PaymentRow);
         }
         case 'declined': {
           const finished = this.#finishAttempt(db, attempt.id, 'declined', { declineCode: result.code });
@@ -498,15 +490,7 @@ export class PaymentService {
             status = case when ${finalCapture} or amount_capturable = 0 then 'succeeded' else status end,
             updated_at = now()
           where id = ${row.id} returning *`;
-        const payment = updated[0] as PaymentRow;
-        await this.#emit(
-          db,
-          payment,
-          payment.status === 'succeeded'
-            ? 'payment_intent.succeeded'
-            : 'payment_intent.amount_capturable_updated',
-        );
-        return payment;
+        return this.#emitCapturable(db, updated[0] as PaymentRow);
       }
       if (result.kind === 'unknown') {
         await this.#finishAttempt(db, attempt.id, 'unknown', { errorCode: result.code });
@@ -794,6 +778,16 @@ export class PaymentService {
         connector_reference = coalesce(${facts.reference ?? null}, connector_reference),
         decline_code = ${facts.declineCode ?? null}, error_code = ${facts.errorCode ?? null}, updated_at = now()
       where id = ${attemptId}`;
+  }
+
+  /** After an authorization or capture: succeeded, or still (partly) capturable. */
+  async #emitCapturable(db: Sql, payment: PaymentRow): Promise<PaymentRow> {
+    const type =
+      payment.status === 'succeeded'
+        ? 'payment_intent.succeeded'
+        : 'payment_intent.amount_capturable_updated';
+    await this.#emit(db, payment, type);
+    return payment;
   }
 
   #emit(db: Sql, payment: PaymentRow, type: string): Promise<unknown> {

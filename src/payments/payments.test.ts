@@ -3,7 +3,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { acquirerTestCards, allTestPans, testCvvs } from '../../test/fixtures/cards.ts';
+import { acquirerDeclines, acquirerTestCards, allTestPans, testCvvs } from '../../test/fixtures/cards.ts';
 import { backends, futureYear, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
 import { findPans } from '../shared/pan-detect.ts';
 import { CvvSlots } from '../vault/cvv-slots.ts';
@@ -119,16 +119,7 @@ for (const backend of backends()) {
       assert.equal(await slotLeft(slot), null);
     });
 
-    const declines: Array<[keyof typeof acquirerTestCards, string]> = [
-      ['genericDecline', 'generic_decline'],
-      ['insufficientFunds', 'insufficient_funds'],
-      ['lostCard', 'lost_card'],
-      ['stolenCard', 'stolen_card'],
-      ['expiredCard', 'expired_card'],
-      ['incorrectCvc', 'incorrect_cvc'],
-      ['processingError', 'processing_error'],
-    ];
-    for (const [card, declineCode] of declines) {
+    for (const [card, declineCode] of acquirerDeclines) {
       test(`${declineCode}: 402 with Stripe's card error; requires a new payment method; the CVV slot is gone`, async () => {
         const { r, slot } = await confirmWith(acquirerTestCards[card]);
         assert.equal(r.status, 402);

@@ -15,7 +15,7 @@ ARG APP_SOURCE=build
 # pkcs11js is a native addon: node-gyp needs a compiler, make and Python here, and nothing of them
 # reaches the runtime image.
 FROM ${BUILDER_IMAGE} AS build
-# cardhold:waive docker.package-pinning=build stage only: the toolchain compiles pkcs11js and never reaches the runtime image; the builder base itself is pinned by digest, which fixes the Debian snapshot these packages come from
+# cardhold:waive docker.package-pinning=build stage only: the toolchain compiles pkcs11js and never reaches the runtime image, the builder base itself is pinned by digest, which fixes the Debian snapshot these packages come from
 RUN apt-get update && apt-get install -y --no-install-recommends g++ make python3 && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.json ./

@@ -1,5 +1,5 @@
 #!/bin/sh
-# PostgreSQL first-start script (/docker-entrypoint-initdb.d): the cardhold database and one login per
+# PostgreSQL first-start script (/docker-entrypoint-initdb.d), used by the dev overlay and compose.yaml: the cardhold database and one login per
 # role, with passwords from the secret files. Each login gets its runtime group, which the migrations
 # fill with exactly the privileges that role's code uses (src/storage/migrations/); the groups are
 # created here first so that the grants exist before the first migration runs (the migrations tolerate

@@ -46,7 +46,7 @@ export async function podmanAvailable(): Promise<boolean> {
 
 /** What decides the image's content: a rebuild happens only when one of these changes. */
 async function imageInputs(root: string): Promise<string[]> {
-  const files = ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.json', 'tsconfig.json'];
+  const files = ['deploy/Dockerfile', '.dockerignore', 'package.json', 'package-lock.json', 'tsconfig.json'];
   for (const dir of ['src', 'deploy/image']) {
     for (const entry of await readdir(path.join(root, dir), { recursive: true, withFileTypes: true })) {
       if (!entry.isFile() || entry.name.endsWith('.test.ts')) continue;
@@ -108,6 +108,8 @@ export async function buildTestImage(root: string, nodeBinary: string): Promise<
       `BUILDER_IMAGE=${base}`,
       '--build-arg',
       'APP_SOURCE=prebuilt',
+      '--file',
+      path.join(root, 'deploy/Dockerfile'),
       '--tag',
       tag,
       root,

@@ -77,6 +77,7 @@ describe('the Kubernetes deployment', () => {
   });
 
   it('segments the CDE: namespaces, restricted Pod Security, dedicated nodes, no service account tokens', async () => {
+    // biome-ignore lint/suspicious/noExplicitAny: rendered manifests walked by path; the schema test types them
     const objects = (await render('prod')) as unknown as Array<Record<string, any>>;
     const namespaces = objects.filter((object) => object['kind'] === 'Namespace');
     assert.deepEqual(namespaces.map((ns) => ns['metadata'].name).sort(), ['cardhold', 'cardhold-cde']);

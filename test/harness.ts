@@ -297,7 +297,7 @@ export async function startTestPlatform(
  * (The embedded backend is PostgreSQL 18, newer than the machine's pg_dump, so it is not dumped.)
  * Without pg_dump installed the dump is skipped, unless CARDHOLD_TEST_REQUIRE_EXTERNAL=1 as in CI.
  */
-async function dumpDatabase(url: string, name: string): Promise<void> {
+export async function dumpDatabase(url: string, name: string): Promise<void> {
   const dir = path.resolve('test-output', 'db-dumps');
   await mkdir(dir, { recursive: true });
   try {

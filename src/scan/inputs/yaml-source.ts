@@ -23,7 +23,9 @@ export class InputError extends Error {}
  */
 export function parseYamlDocuments(text: string, file: string): ParsedDocument[] {
   const lineCounter = new LineCounter();
-  const documents = parseAllDocuments(text, { lineCounter, uniqueKeys: false });
+  // Merge keys (`<<: *anchor`) as Compose and Kubernetes' YAML readers apply them: without them a
+  // service that inherits its hardening from an anchor would be judged on its own few keys.
+  const documents = parseAllDocuments(text, { lineCounter, uniqueKeys: false, merge: true });
   if (!Array.isArray(documents)) return [];
   const parsed: ParsedDocument[] = [];
   for (const document of documents) {

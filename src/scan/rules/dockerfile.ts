@@ -14,14 +14,29 @@ function finalStage(model: DockerfileModel): Instruction[] {
   return model.instructions.filter((instruction) => instruction.stage === last);
 }
 
-/** FROM instructions that name an image, not an earlier stage or scratch. */
+/**
+ * FROM instructions that name an image, not an earlier stage or scratch. A FROM that names a build
+ * argument is judged by the argument's default (global ARGs, before the first FROM), which is what a
+ * build without --build-arg uses; an argument without a default cannot be judged and is left out.
+ */
 function baseImages(model: DockerfileModel): { instruction: Instruction; image: string }[] {
   const stages = new Set<string>();
+  const globalArgs = new Map<string, string>();
+  let sawFrom = false;
   const out: { instruction: Instruction; image: string }[] = [];
   for (const instruction of model.instructions) {
+    if (instruction.keyword === 'ARG' && !sawFrom) {
+      const match = /^([A-Za-z_][A-Za-z0-9_]*)=(?:"([^"]*)"|'([^']*)'|(\S*))/.exec(instruction.arguments);
+      if (match?.[1]) globalArgs.set(match[1], match[2] ?? match[3] ?? match[4] ?? '');
+    }
     if (instruction.keyword !== 'FROM') continue;
+    sawFrom = true;
     const words = instruction.arguments.split(/\s+/).filter((word) => !word.startsWith('--'));
-    const image = words[0] ?? '';
+    const image = (words[0] ?? '').replace(
+      /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+      (whole, braced: string | undefined, bare: string | undefined) =>
+        globalArgs.get(braced ?? bare ?? '') ?? whole,
+    );
     if (words[1]?.toLowerCase() === 'as' && words[2]) stages.add(words[2].toLowerCase());
     if (image === 'scratch' || stages.has(image.toLowerCase()) || image.includes('$')) continue;
     out.push({ instruction, image });
@@ -84,7 +99,15 @@ export const dockerBaseDigest: Rule = {
     'A tag can be moved to other content; only a digest makes the build reproducible and reviewable.',
   remediation: 'Write FROM name:tag@sha256:<digest> and let a bot update digests.',
   mapping: { pci: { '6.3.2': 'supporting' }, guidance: { '3.2': 'direct', '12.1': 'direct' } },
-  examples: { good: [dockerfile(good)], bad: [dockerfile('FROM node:24\nUSER node\n')] },
+  examples: {
+    good: [
+      dockerfile(good),
+      dockerfile(
+        `ARG BASE=registry.example.com/node:24@sha256:${'e'.repeat(64)}\nARG SOURCE=build\nFROM \${BASE} AS build\nFROM \${SOURCE} AS app\nFROM $BASE\nUSER 1000\n`,
+      ),
+    ],
+    bad: [dockerfile('FROM node:24\nUSER node\n'), dockerfile('ARG BASE=node:24\nFROM $BASE\nUSER node\n')],
+  },
   *check({ dockerfiles }) {
     for (const model of dockerfiles) {
       for (const { instruction, image } of baseImages(model)) {

@@ -78,6 +78,9 @@ export interface Config {
   cryptoperiodAuditDays: number;
   cryptoperiodWarnDays: number;
   demoPort: number;
+  dashboardOrigin: string | undefined;
+  dashboardVaultUrl: string | undefined;
+  scanReportFile: string | undefined;
 }
 
 /** A bad setting: names the variable and what is wrong, never the value. */

@@ -151,7 +151,8 @@ function openReveal(tokenId: string): void {
   };
   const form = h(
     'form',
-    { onsubmit: submit },
+    // The reason is checked here, with a message in the dialog, rather than by the browser's bubble.
+    { onsubmit: submit, novalidate: true },
     h('label', { for: 'reveal-reason' }, 'Reason'),
     reason,
     h('p', { id: 'reveal-help', class: 'help' }, 'Recorded in the audit trail with your name.'),

@@ -71,6 +71,8 @@ export const auditActions = {
   'key.inventory': 'The key and certificate inventory or key status was read',
   'merchant.freeze': 'A merchant was frozen: its card data is served to nobody',
   'merchant.unfreeze': 'A merchant was unfrozen',
+  // Operator dashboard (issue 10): 10.2.1.3-style evidence reads.
+  'scan_report.read': 'The latest compliance scan report was read',
 } as const;
 
 export type AuditAction = keyof typeof auditActions;

@@ -95,6 +95,14 @@ const expectedAccess: Record<string, Permission | 'public' | 'session'> = {
   'vault GET /hosted/card-fields.js': 'public',
   'vault GET /hosted/card-fields.css': 'public',
   'vault GET /sdk/cardhold.js': 'public',
+  // Operator dashboard (issue 10): its page, script and stylesheet hold no data; the views' data comes
+  // from the routes above and these, with the operator's own permissions.
+  'api GET /dashboard': 'public',
+  'api GET /dashboard/app.js': 'public',
+  'api GET /dashboard/app.css': 'public',
+  'api GET /v1/admin/scan-report': 'audit:read',
+  'vault GET /v1/keys/status': 'keys:admin',
+  'vault GET /v1/keys/inventory': 'keys:admin',
 };
 
 function expectedFor(

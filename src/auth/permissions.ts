@@ -67,8 +67,16 @@ export const rolePermissions: Record<RoleName, readonly Permission[]> = {
   ],
   'merchant-publishable': ['tokens:create'],
   'operator-viewer': ['merchants:read', 'payments:read'],
-  // Support staff act on payments for a merchant (capture, cancel, refund) but never touch card data.
-  'operator-support': ['merchants:read', 'payments:read', 'payments:write', 'refunds:write', 'tokens:read'],
+  // Support staff act on payments for a merchant (capture, cancel, refund) but never touch card data;
+  // they also look after the merchant's webhooks (deliveries and retries; the dashboard, issue 10).
+  'operator-support': [
+    'merchants:read',
+    'payments:read',
+    'payments:write',
+    'refunds:write',
+    'tokens:read',
+    'webhooks:manage',
+  ],
   // Full card numbers, for the few people with a business need (PCI DSS 3.4.1, 7.2.2); assigned alone.
   'operator-reveal': ['merchants:read', 'tokens:read', 'tokens:reveal'],
   'security-admin': ['merchants:read', 'merchants:admin', 'keys:admin', 'audit:read', 'users:admin'],

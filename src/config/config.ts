@@ -80,6 +80,9 @@ export interface Config {
   demoPort: number;
   kmsPreviousKeyIds: string | undefined;
   keyRetireGraceSeconds: number;
+  dashboardOrigin: string | undefined;
+  dashboardVaultUrl: string | undefined;
+  scanReportFile: string | undefined;
 }
 
 /** A bad setting: names the variable and what is wrong, never the value. */

@@ -555,6 +555,25 @@ export const settings = {
     description:
       'How long after a rotation an old key version (master or key-encrypting) may be retired, and how long `cardhold keys compromise` waits after rotating the active version: every process must have seen the rotation first. At least 60 in production mode.',
   },
+  // Operator dashboard (issue 10, point 3), served by the api; its card-data calls go to the vault.
+  dashboardOrigin: {
+    env: 'CARDHOLD_DASHBOARD_ORIGIN',
+    type: 'string',
+    description:
+      'Origin the operator dashboard is served from (the api as browsers reach it, e.g. https://api.example): the vault answers its token and key requests with CORS for this origin only. Defaults to the api in the same process.',
+  },
+  dashboardVaultUrl: {
+    env: 'CARDHOLD_DASHBOARD_VAULT_URL',
+    type: 'string',
+    description:
+      "The vault's URL as operators' browsers reach it, for the dashboard's token, reveal and key views. Defaults to CARDHOLD_VAULT_URL, then the vault in the same process.",
+  },
+  scanReportFile: {
+    env: 'CARDHOLD_SCAN_REPORT_FILE',
+    type: 'path',
+    description:
+      'A JSON report written by `cardhold scan --format json`, which the dashboard shows as the latest scan (GET /v1/admin/scan-report, audit:read). Unset: the dashboard says no report is configured.',
+  },
 } as const satisfies Record<string, SettingDefinition>;
 
 export type SettingName = keyof typeof settings;

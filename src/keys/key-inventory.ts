@@ -50,6 +50,11 @@ export async function keyInventory(options: {
   periods: Cryptoperiods;
   /** CARDHOLD_TLS_DIR, or the local CA's directory in development. */
   certificateDir: string | undefined;
+  /**
+   * The api's operator session and TOTP keys (default true). The vault's database role may not read
+   * their rows (migration 005), so the vault's inventory route leaves them to the api and the CLI.
+   */
+  identityKeys?: boolean;
 }): Promise<InventoryItem[]> {
   const { sql, provider, periods } = options;
   const described = provider.describe?.();
@@ -101,26 +106,31 @@ export async function keyInventory(options: {
     });
   }
 
-  const systemKeys = await sql<
-    {
-      family: string;
-      version: string;
-      seq: number;
-      provider: string;
-      environment: string;
-      created_at: Date;
-      retired: boolean;
-    }[]
-  >`
+  type SystemKey = {
+    family: string;
+    version: string;
+    seq: number;
+    provider: string;
+    environment: string;
+    created_at: Date;
+    retired: boolean;
+  };
+  const systemKeys = await sql<SystemKey[]>`
     select 'audit_hash' as family, version::text, version as seq, provider, environment, created_at, false as retired
       from audit.hash_keys
     union all
     select 'audit_signing', version::text, version, provider, environment, created_at, false from audit.signing_keys
-    union all
-    select 'session', kid, seq, provider, environment, created_at, retired_at is not null from identity.session_keys
+    order by 1, 3`;
+  if (options.identityKeys !== false) {
+    systemKeys.push(
+      ...(await sql<SystemKey[]>`
+    select 'session' as family, kid as version, seq, provider, environment, created_at, retired_at is not null as retired
+      from identity.session_keys
     union all
     select 'totp', version::text, version, provider, environment, created_at, false from identity.operator_totp_keys
-    order by 1, 3`;
+    order by 1, 3`),
+    );
+  }
   const newest = new Map<string, number>();
   for (const k of systemKeys) newest.set(k.family, Math.max(newest.get(k.family) ?? 0, k.seq));
   const families: Record<string, { purpose: string; algorithm: string; older: string; days?: number }> = {

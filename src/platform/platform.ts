@@ -24,6 +24,8 @@ import { RoleMetrics, startMetricsServer } from '../http/metrics.ts';
 import { startControlSocket } from '../keys/control-socket.ts';
 import { KeyHierarchy } from '../keys/key-hierarchy.ts';
 import { isSealable, type KeyProvider } from '../keys/key-provider.ts';
+import { registerKeyRoutes } from '../keys/key-routes.ts';
+import { cryptoperiodsOf } from '../keys/key-status.ts';
 import type { ServiceRole } from '../keys/local-ca.ts';
 import { openKeyProvider } from '../keys/open-key-provider.ts';
 import { registerSealRoutes } from '../keys/seal-routes.ts';
@@ -50,6 +52,8 @@ import { registerForwardRoutes } from '../vault/forward-routes.ts';
 import { MerchantFreezes } from '../vault/merchant-freezes.ts';
 import { registerVaultRoutes } from '../vault/routes.ts';
 import { TokenService } from '../vault/token-service.ts';
+import { allowDashboardOrigin, originOfUrl } from '../web/dashboard-cors.ts';
+import { registerDashboardRoutes } from '../web/dashboard-routes.ts';
 import { startDemoCheckout } from '../web/demo-checkout-server.ts';
 import { registerHostedFieldsRoutes } from '../web/hosted-fields-routes.ts';
 import { type OpenWebhooks, openWebhooks } from '../webhooks/open-webhooks.ts';
@@ -359,6 +363,15 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       });
       registerForwardRoutes(app, { proxy: forward, cvvSlots, trail });
       registerHostedFieldsRoutes(app, { apiKeys: vaultApiKeys, trail });
+      // Operator dashboard (issue 10): key views, and CORS for the dashboard's origin on its routes only.
+      registerKeyRoutes(app, {
+        sql,
+        provider,
+        trail,
+        periods: cryptoperiodsOf(config),
+        certificateDir: config.tlsDir ?? path.join(config.dataDir, 'tls'),
+      });
+      allowDashboardOrigin(app, () => originOfUrl(config.dashboardOrigin ?? urls.api));
       apps.push({ role: 'vault', app, port: config.vaultPort });
 
       const purge = setInterval(() => {
@@ -441,6 +454,11 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         metrics: metrics.api,
       });
       registerWebhookRoutes(app, { webhooks: webhooks.webhooks });
+      registerDashboardRoutes(app, {
+        vaultOrigin: () => originOfUrl(config.dashboardVaultUrl ?? config.vaultUrl ?? urls.vault),
+        scanReportFile: config.scanReportFile,
+        trail: audit.trail,
+      });
       webhooks.dispatcher.start();
       closers.push({ name: 'webhook dispatcher', close: () => webhooks.dispatcher.stop() });
       services.webhooks = webhooks;

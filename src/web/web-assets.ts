@@ -30,6 +30,10 @@ export interface WebAssets {
   sdk: WebAsset;
   /** The demo merchant's own checkout script (development only). */
   demoCheckout: WebAsset;
+  /** The operator dashboard's script, served by the api (issue 10, point 3). */
+  dashboard: WebAsset;
+  /** The operator dashboard's stylesheet. */
+  dashboardStyle: WebAsset;
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -77,11 +81,13 @@ export function webAssets(): Promise<WebAssets> {
 
 /** A fresh build, not the memoized one: the inventory test builds twice to prove the output is stable. */
 export async function buildWebAssets(): Promise<WebAssets> {
-  const [fields, sdk, demo, css] = await Promise.all([
+  const [fields, sdk, demo, css, dashboard, dashboardCss] = await Promise.all([
     bundle(client('card-fields.ts')),
     bundle(client('cardhold-sdk.ts'), 'Cardhold'),
     bundle(client('demo-checkout.ts')),
     readFile(path.join(root, client('card-fields.css'))),
+    bundle(client('dashboard/main.ts')),
+    readFile(path.join(root, client('dashboard/dashboard.css'))),
   ]);
   const js = 'text/javascript; charset=utf-8';
   return {
@@ -89,5 +95,7 @@ export async function buildWebAssets(): Promise<WebAssets> {
     cardFieldsStyle: asset('/hosted/card-fields.css', css, 'text/css; charset=utf-8'),
     sdk: asset('/sdk/cardhold.js', sdk, js),
     demoCheckout: asset('/checkout.js', demo, js),
+    dashboard: asset('/dashboard/app.js', dashboard, js),
+    dashboardStyle: asset('/dashboard/app.css', dashboardCss, 'text/css; charset=utf-8'),
   };
 }

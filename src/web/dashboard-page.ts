@@ -1,0 +1,27 @@
+import type { WebAssets } from './web-assets.ts';
+
+/**
+ * The dashboard's HTML shell. It holds no data and no inline code: the script builds every view from the
+ * api's (and the vault's) JSON answers. The only value in it is the vault's origin, which the api
+ * knows from its configuration and the script needs to call the vault's token and key routes.
+ */
+export function dashboardPage(assets: WebAssets, vaultOrigin: string | undefined): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<meta name="cardhold-vault" content="${vaultOrigin ?? ''}">
+<title>cardhold operator dashboard</title>
+<link rel="stylesheet" href="${assets.dashboardStyle.path}" integrity="${assets.dashboardStyle.integrity}">
+<script src="${assets.dashboard.path}" integrity="${assets.dashboard.integrity}" defer></script>
+</head>
+<body>
+<header id="top"><h1>cardhold</h1><nav id="nav" aria-label="Views" hidden></nav><div id="who"></div></header>
+<p id="notice" role="status" aria-live="polite"></p>
+<main id="main" tabindex="-1"><noscript>The dashboard needs JavaScript.</noscript></main>
+</body>
+</html>
+`;
+}

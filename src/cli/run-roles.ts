@@ -87,6 +87,7 @@ export async function runRoles(roles: readonly ServiceRole[], options: { demo: b
       `  demo secret key (shown once, valid until the next start): ${platform.demo.apiKey.secret.expose()}`,
     );
     lines.push('  walkthrough (tokenize, read, CVV slot, delete): README.md, section "Try it"');
+    if (platform.urls.api) lines.push(`  operator dashboard: ${platform.urls.api}/dashboard`);
     if (platform.demoCheckoutUrl)
       lines.push(`  demo checkout (hosted card fields, pays through the api): ${platform.demoCheckoutUrl}`);
   }

@@ -1,9 +1,9 @@
 #!/bin/sh
 # Assembles the application tree that the runtime image ships, from a source tree:
-#   1. npm ci (every dependency: the TypeScript compiler is a development dependency);
-#   2. tsc with deploy/image/tsconfig.build.json: src/**/*.ts (not the tests) to JavaScript;
-#   3. the files the code reads at run time (SQL migrations, JSON schemas and framework data);
-#   4. npm prune --omit=dev, so only production dependencies ship, without the embedded PostgreSQL.
+#   1. npm ci (native addons are built here, in the build stage);
+#   2. the TypeScript sources (not the tests) and bin/cardhold.js, which Node.js 24 runs directly, with the
+#      files the code reads at run time (SQL migrations, JSON schemas and framework data) beside them;
+#   3. npm prune --omit=dev, so only production dependencies ship, without the embedded PostgreSQL.
 # The Dockerfile's build stage runs it inside the builder image. The local container test runs the very
 # same script on a Debian 12 host with Node 24 (the builder image's distribution and Node line), because
 # the builder image cannot be pulled there; see docs/deployment.md.
@@ -16,17 +16,12 @@ mkdir -p "$out"
 cp "$src/package.json" "$src/package-lock.json" "$out/"
 cd "$out"
 npm ci --no-audit --no-fund --loglevel=error
-mkdir -p compile
-cp "$src/tsconfig.json" compile/
-cp "$src/deploy/image/tsconfig.build.json" compile/
-cp -R "$src/src" compile/src
-ln -s ../node_modules compile/node_modules
-npx --no-install tsc -p compile/tsconfig.build.json
-# Run-time assets next to the compiled code, in the same relative places as in the repository.
-(cd compile && find src -type f ! -name '*.ts' | while read -r file; do
-  mkdir -p "../$(dirname "$file")" && cp "$file" "../$file"
-done)
-rm -rf compile
+# The TypeScript sources ship as they are: Node.js 24 runs them directly (type stripping), as `npm start`
+# does, so production runs the code the tests ran, and the browser scripts can be bundled at start-up
+# with their SRI hashes (src/web/web-assets.ts). Tests stay out.
+cp -R "$src/src" ./src
+find src -name '*.test.ts' -delete
+mkdir -p bin && cp "$src/bin/cardhold.js" bin/
 cp "$src/deploy/image/healthcheck.js" ./healthcheck.js
 npm prune --omit=dev --no-audit --no-fund --loglevel=error
 # The embedded PostgreSQL server binaries (development mode's `cardhold start`) are ~60 MB of a database

@@ -1,5 +1,5 @@
 // Container health check, in Node because the runtime image has no shell or curl. It finds the role
-// this container runs from PID 1's command line (`… main.js vault|api|acquirer`), then asks that role's
+// this container runs from PID 1's command line (`… cardhold.js vault|api|acquirer`), then asks that role's
 // /healthz (liveness) over HTTPS. Exit 0: healthy; 1: not.
 // The probe does not authenticate the server: it sends nothing secret and reads only the status code,
 // as a kubelet HTTPS probe does; the role's certificate names its service, not the loopback address.

@@ -246,6 +246,8 @@ export class WebhookDispatcher {
         set status = ${status}, next_attempt_at = ${next}, last_attempt_at = ${outcome.startedAt},
           last_status_code = ${outcome.statusCode}, last_error = ${outcome.error}, updated_at = ${now}
         where id = ${delivery.id} and attempts = ${delivery.attempts}
+          -- An endpoint deleted (or a delivery abandoned) while this attempt was in flight stays so.
+          and status in ('pending', 'failed')
         returning id`;
       await tx`
         insert into webhooks.delivery_attempts

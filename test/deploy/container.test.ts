@@ -120,7 +120,7 @@ describe('the cardhold image runs the vault hardened', { skip, timeout: 600_000 
         'CARDHOLD_LOG_LEVEL=silent',
         name,
         '/nodejs/bin/node',
-        '/app/src/cli/main.js',
+        '/app/bin/cardhold.js',
         'merchants',
         'create',
         '--name',

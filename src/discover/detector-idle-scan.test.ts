@@ -148,3 +148,16 @@ test('the fast idle scan searches large chunks window by window without losing o
     assert.deepEqual(detect(long, 'fast'), detect(long, 'exact'), `shift ${shift}`);
   }
 });
+
+test('where stops come thick, the fast scan hands the rest of the chunk to the byte loop and finds the same', () => {
+  // Escaped quotes and newlines (each one a stop) around JSON-escaped numbers: a stop every 15 bytes.
+  const pans = fc.sample(cardNumber, { numRuns: 3000, seed: 9 });
+  const input = Buffer.from(
+    pans.map((pan) => `{"m":"\\"a\\" \\n","c":"${[...pan].map(escapeDigit).join('')}"}\n`).join(''),
+  );
+  for (const chunks of [[input.length], [1024 * 1024], [65536], [9000, 5000], [7001, 6007, 5003]]) {
+    const exact = detect(input, 'exact', chunks);
+    assert.equal(exact.length, pans.length);
+    assert.deepEqual(detect(input, 'fast', chunks), exact, `chunks of ${chunks.join(', ')}`);
+  }
+});

@@ -52,6 +52,13 @@ const TAIL = 1024;
 const WINDOW = 64 * 1024;
 /** The most bytes the first 12 digits of a span can take: 12 digits and 11 separators. */
 const SPAN_REACH = 2 * MIN_DIGITS - 1;
+/**
+ * The fast scan gives a chunk over to the byte loop once it has stopped more than once per this many
+ * bytes on average (after DENSE_SLACK bytes' grace): JSON with escapes everywhere, rows of numbers.
+ * Both scans stop at the same places, so where a chunk changes over does not change what is found.
+ */
+const DENSE_STOP_SPACING = 64;
+const DENSE_SLACK = 4096;
 const CONTEXT_BEFORE = 48;
 const CONTEXT_AFTER = 32;
 const isDigitByte = (c: number) => c >= 48 && c <= 57;
@@ -157,6 +164,8 @@ export class CardNumberDetector {
   private textEnd = 0;
   private backslashAt = -1; // the next backslash at or after where it was searched from (n: none)
   private spanAt = -1; // the first digit of the next span of 12+ digits (n: none)
+  private stops = 0; // stops the fast scan made in this chunk
+  private byteScan = false; // the byte loop scans (the rest of) this chunk
   // Position.
   private abs = 0; // absolute offset of the current chunk's first byte
   private chunk: Buffer = Buffer.alloc(0);
@@ -198,10 +207,10 @@ export class CardNumberDetector {
     // A 32-bit view of the aligned middle of the chunk, for the word-at-a-time skip.
     const lead = (4 - (buf.byteOffset & 3)) & 3;
     const words =
-      !this.fast && n > lead + 4
-        ? new Uint32Array(buf.buffer, buf.byteOffset + lead, (n - lead) >> 2)
-        : emptyWords;
+      n > lead + 4 ? new Uint32Array(buf.buffer, buf.byteOffset + lead, (n - lead) >> 2) : emptyWords;
+    this.byteScan = !this.fast;
     if (this.fast) {
+      this.stops = 0;
       this.textStart = 0;
       this.textEnd = 0;
       this.backslashAt = -1;
@@ -216,7 +225,13 @@ export class CardNumberDetector {
       }
       if (this.state === IDLE) {
         // The hot path: most bytes are neither digits nor backslashes.
-        i = this.fast ? this.nextStop(buf, i, n) : nextDigitOrBackslash(buf, words, lead, i, n);
+        if (this.byteScan) i = nextDigitOrBackslash(buf, words, lead, i, n);
+        else {
+          i = this.nextStop(buf, i, n);
+          // Where stops come thick (escapes everywhere, rows of numbers), a call into native code per
+          // stop costs more than the byte loop: the rest of the chunk takes the byte loop.
+          if (++this.stops * DENSE_STOP_SPACING > i + DENSE_SLACK) this.byteScan = true;
+        }
         if (i === n) break;
         const c = buf[i] as number;
         if (c === 92) {

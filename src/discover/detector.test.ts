@@ -2,28 +2,18 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { allTestPans, testCards } from '../../test/fixtures/cards.ts';
+import { detectInChunks } from '../../test/fixtures/detect-in-chunks.ts';
 import { randomPan } from '../../test/fixtures/discover-corpus.ts';
 import { luhnValid } from '../shared/pan-detect.ts';
 import { detectBrand } from '../vault/card-brands.ts';
 import { matchCard } from './card-match.ts';
-import { CardNumberDetector, type Detection } from './detector.ts';
+import type { Detection } from './detector.ts';
 import type { Finding } from './finding.ts';
 import { maskDigits } from './masking.ts';
 import { isPublicTestPan, listPublicTestPans } from './test-cards.ts';
 import { scanValue, TextScanner } from './text-scan.ts';
 
-/** Feeds `input` to a detector in the given chunk sizes (cycled) and returns what it found. */
-function detect(input: Buffer, chunkSizes: number[] = [input.length || 1]): Detection[] {
-  const found: Detection[] = [];
-  const detector = new CardNumberDetector((d) => found.push(d));
-  for (let at = 0, k = 0; at < input.length; k++) {
-    const size = chunkSizes[k % chunkSizes.length] as number;
-    detector.push(input.subarray(at, at + size));
-    at += size;
-  }
-  detector.end();
-  return found;
-}
+const detect = (input: Buffer, chunkSizes?: number[]): Detection[] => detectInChunks(input, chunkSizes);
 const detectText = (text: string) => detect(Buffer.from(text));
 
 function scanBytes(bytes: Buffer): Finding[] {

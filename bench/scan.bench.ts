@@ -13,56 +13,10 @@ import { readPaths } from '../src/scan/inputs/files.ts';
 import { ScanInputs } from '../src/scan/inputs/scan-inputs.ts';
 import { renderJson } from '../src/scan/reporters/json.ts';
 import { buildReport } from '../src/scan/scan.ts';
+import { benchManifest as manifest } from '../test/fixtures/scan-corpus.ts';
 
 const total = Number(process.argv[2] ?? 5000);
 const perFile = Number(process.argv[3] ?? 10);
-
-function manifest(i: number): string {
-  const ns = `team-${i % 40}`;
-  const kinds = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob'];
-  switch (i % 8) {
-    case 0:
-      return `apiVersion: v1\nkind: Service\nmetadata: {name: svc-${i}, namespace: ${ns}}\nspec:\n  type: ${i % 16 === 0 ? 'NodePort' : 'ClusterIP'}\n  selector: {app: app-${i - 1}}\n  ports: [{port: 80, targetPort: 8080}]\n`;
-    case 1:
-      return `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-${i}, namespace: ${ns}}\ndata:\n  LOG_LEVEL: info\n  FEATURE_FLAGS: "a,b,c"\n  api_key: ${i % 3 === 0 ? 'abcdef123456' : '$' + '{API_KEY}'}\n`;
-    case 2:
-      return `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np-${i}, namespace: ${ns}}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress, Egress]\n`;
-    case 3:
-      return `apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: role-${i}, namespace: ${ns}}\nrules:\n- apiGroups: [""]\n  resources: [configmaps${i % 5 === 0 ? ', secrets' : ''}]\n  verbs: [get, list]\n`;
-    default: {
-      const kind = kinds[i % kinds.length] ?? 'Deployment';
-      const pod = `      labels: {app: app-${i}, app.kubernetes.io/name: app-${i}}
-    spec:
-      automountServiceAccountToken: false
-      serviceAccountName: app-${i}
-      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
-      initContainers:
-      - name: migrate
-        image: registry.example.com/app:${i % 7}.0.${i % 11}
-        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}, readOnlyRootFilesystem: true}
-      containers:
-      - name: app
-        image: registry.example.com/app:${i % 7}.0.${i % 11}
-        ports: [{containerPort: 8080}]
-        env:
-        - {name: PORT, value: "8080"}
-        - {name: DB_PASSWORD, valueFrom: {secretKeyRef: {name: db, key: password}}}
-        resources: {limits: {cpu: 500m, memory: 256Mi}, requests: {cpu: 100m, memory: 128Mi}}
-        readinessProbe: {httpGet: {path: /readyz, port: 8080}}
-        livenessProbe: {httpGet: {path: /livez, port: 8080}}
-        securityContext: {allowPrivilegeEscalation: ${i % 9 === 0}, capabilities: {drop: [ALL]}, readOnlyRootFilesystem: true}
-      volumes: [{name: tmp, emptyDir: {}}]
-`;
-      const template = `  template:\n    metadata:\n${pod}`;
-      const indent = (text: string, by: string) => text.replace(/^(?=.)/gm, by);
-      const spec =
-        kind === 'CronJob'
-          ? `spec:\n  schedule: "*/5 * * * *"\n  jobTemplate:\n    spec:\n${indent(template, '    ')}`
-          : `spec:\n  selector: {matchLabels: {app: app-${i}}}\n${template}`;
-      return `apiVersion: ${kind === 'Job' || kind === 'CronJob' ? 'batch/v1' : 'apps/v1'}\nkind: ${kind}\nmetadata: {name: app-${i}, namespace: ${ns}, labels: {app.kubernetes.io/name: app-${i}}}\n${spec}`;
-    }
-  }
-}
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'cardhold-scan-bench-'));
 try {

@@ -27,7 +27,8 @@ function outcome(parse: () => ParsedDocument[]): Outcome {
 /** Every path into a value, and one step past each leaf and collection that does not exist. */
 function pathsOf(value: unknown, prefix: Path = [], out: Path[] = []): Path[] {
   out.push(prefix, [...prefix, 'no-such-key'], [...prefix, 999]);
-  if (Array.isArray(value)) value.forEach((item, index) => pathsOf(item, [...prefix, index], out));
+  if (Array.isArray(value))
+    for (const [index, item] of value.entries()) pathsOf(item, [...prefix, index], out);
   else if (value !== null && typeof value === 'object')
     for (const [key, item] of Object.entries(value)) pathsOf(item, [...prefix, key], out);
   return out;

@@ -12,19 +12,13 @@ import { resolvePlainScalar, yamlCoreSchema } from './yaml-core-schema.ts';
 
 /**
  * The fast YAML path: js-yaml's event parser (about ten times faster than the `yaml` Document API) builds
- * the values, and source positions are computed only when a finding asks for one, by parsing the file's
- * events again. It takes only plain data: a text using anchors, aliases, tags, directives, collection
+ * the values, and keeps the events' offsets in a compact index; a line and column are computed only when
+ * a finding asks for one. It takes only plain data: a text using anchors, aliases, tags, directives, collection
  * keys, flow pairs, a byte-order mark or lone carriage returns, or one js-yaml rejects, returns undefined
  * and the caller uses the `yaml` Document path, which also words every syntax error.
  */
 
 const { DOCUMENT, SEQUENCE, MAPPING, SCALAR, ALIAS, POP } = EVENT_ID;
-
-export interface FastDocument {
-  value: unknown;
-  /** Index of the document among the text's non-empty documents. */
-  index: number;
-}
 
 function isPlainData(text: string, events: readonly Event[]): boolean {
   for (const event of events) {
@@ -64,6 +58,14 @@ function eventsOf(text: string): Event[] | undefined {
   }
 }
 
+/** A fast-path document: its value, and what can locate its fields without parsing the text again. */
+export interface FastDocument {
+  value: unknown;
+  /** Index of the document among the text's non-empty documents. */
+  index: number;
+  positions: PositionIndex;
+}
+
 /** Values of the text's non-empty documents, or undefined when the text needs the `yaml` path. */
 export function parseFastYaml(text: string): FastDocument[] | undefined {
   const events = eventsOf(text);
@@ -74,64 +76,123 @@ export function parseFastYaml(text: string): FastDocument[] | undefined {
   } catch {
     return undefined;
   }
+  const positions = new PositionIndex(text, events);
   const documents: FastDocument[] = [];
   let ordinal = 0;
   for (let at = 0; at < events.length; at++) {
     if (events[at]?.type !== DOCUMENT) continue;
     const value = values[ordinal++];
-    if (!isEmptyDocument(events, at)) documents.push({ value, index: documents.length });
+    if (!isEmptyDocument(events, at)) documents.push({ value, index: documents.length, positions });
   }
   return documents;
 }
 
-/** Events of one text with what locating needs: subtree ends, document roots, line starts. */
-class EventIndex {
-  readonly events: Event[];
-  /** For each event, the index of the last event of the node it opens. */
-  readonly ends: Int32Array;
-  /** Root event of each non-empty document. */
-  readonly roots: number[] = [];
-  readonly lineStarts: number[] = [0];
-  readonly text: string;
+// Four 32-bit numbers per event: kind (type, style, chomping, fast, indent), start, value end, subtree end.
+const stride = 4;
 
-  constructor(text: string, events: Event[]) {
+/**
+ * The events of one text reduced to what locating needs, in typed arrays (16 bytes an event, a few
+ * megabytes for thousands of manifests) so that no event objects or source trees outlive the parse.
+ * Lines are counted only when the first finding of the text asks for one.
+ */
+export class PositionIndex {
+  private readonly text: string;
+  private readonly table: Int32Array;
+  /** Root event of each non-empty document. */
+  private readonly roots: number[] = [];
+  private lineStarts: number[] | undefined;
+
+  constructor(text: string, events: readonly Event[]) {
     this.text = text;
-    this.events = events;
-    this.ends = new Int32Array(events.length);
+    const table = new Int32Array(events.length * stride);
     const open: number[] = [];
     for (let at = 0; at < events.length; at++) {
       const event = events[at] as Event;
-      if (event.type === DOCUMENT) {
-        if (!isEmptyDocument(events, at)) this.roots.push(at + 1);
-        open.push(at);
-      } else if (event.type === SEQUENCE || event.type === MAPPING) open.push(at);
-      else if (event.type === POP) {
-        const start = open.pop() ?? 0;
-        this.ends[start] = at;
-        this.ends[at] = at;
-      } else this.ends[at] = at;
+      const row = at * stride;
+      table[row + 3] = at;
+      switch (event.type) {
+        case DOCUMENT:
+          if (!isEmptyDocument(events, at)) this.roots.push(at + 1);
+          open.push(at);
+          table[row] = DOCUMENT;
+          break;
+        case MAPPING:
+        case SEQUENCE:
+          open.push(at);
+          table[row] = event.type;
+          table[row + 1] = event.start;
+          break;
+        case SCALAR:
+          table[row] =
+            SCALAR |
+            (event.style << 3) |
+            (event.chomping << 6) |
+            (event.fast ? 1 << 8 : 0) |
+            ((event.indent + 1) << 9);
+          table[row + 1] = event.valueStart;
+          table[row + 2] = event.valueEnd;
+          break;
+        case POP:
+          table[row] = POP;
+          table[(open.pop() ?? 0) * stride + 3] = at;
+          break;
+        default:
+          table[row] = event.type;
+      }
     }
-    for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1))
-      this.lineStarts.push(at + 1);
+    this.table = table;
   }
 
-  position(offset: number): Position {
+  private type(at: number): number {
+    return (this.table[at * stride] ?? POP) & 7;
+  }
+
+  private end(at: number): number {
+    return this.table[at * stride + 3] ?? at;
+  }
+
+  private scalar(at: number): ScalarEvent {
+    const row = at * stride;
+    const kind = this.table[row] ?? 0;
+    return {
+      type: SCALAR,
+      valueStart: this.table[row + 1] ?? -1,
+      valueEnd: this.table[row + 2] ?? -1,
+      anchorStart: -1,
+      anchorEnd: -1,
+      tagStart: -1,
+      tagEnd: -1,
+      style: ((kind >> 3) & 7) as ScalarEvent['style'],
+      chomping: ((kind >> 6) & 3) as ScalarEvent['chomping'],
+      fast: ((kind >> 8) & 1) === 1,
+      indent: (kind >> 9) - 1,
+    };
+  }
+
+  private position(offset: number): Position {
+    if (!this.lineStarts) {
+      this.lineStarts = [0];
+      for (let at = this.text.indexOf('\n'); at !== -1; at = this.text.indexOf('\n', at + 1))
+        this.lineStarts.push(at + 1);
+    }
+    const lineStarts = this.lineStarts;
     let low = 0;
-    let high = this.lineStarts.length - 1;
+    let high = lineStarts.length - 1;
     while (low < high) {
       const middle = (low + high + 1) >> 1;
-      if ((this.lineStarts[middle] ?? 0) <= offset) low = middle;
+      if ((lineStarts[middle] ?? 0) <= offset) low = middle;
       else high = middle - 1;
     }
-    return { line: low + 1, column: offset - (this.lineStarts[low] ?? 0) + 1 };
+    return { line: low + 1, column: offset - (lineStarts[low] ?? 0) + 1 };
   }
 
   /** Where `yaml` starts the node opened at `at`; undefined where this index cannot tell. */
-  start(at: number): number | undefined {
-    const event = this.events[at];
-    if (!event) return undefined;
-    if (event.type === MAPPING || event.type === SEQUENCE) return event.start;
-    if (event.type !== SCALAR || event.valueStart === -1) return undefined;
+  private start(at: number): number | undefined {
+    const type = this.type(at);
+    if (type === MAPPING || type === SEQUENCE) return this.table[at * stride + 1];
+    if (type !== SCALAR) return undefined;
+    const event = this.scalar(at);
+    if (event.valueStart === -1) return undefined;
     if (event.style === SCALAR_STYLE.PLAIN) return event.valueStart;
     if (event.style === SCALAR_STYLE.SINGLE_QUOTED || event.style === SCALAR_STYLE.DOUBLE_QUOTED)
       return event.valueStart - 1;
@@ -147,6 +208,12 @@ class EventIndex {
     return lead ? lineStart + lead[0].length : undefined;
   }
 
+  private keyValue(at: number): unknown {
+    const event = this.scalar(at);
+    const text = getScalarValue(this.text, event);
+    return event.style === SCALAR_STYLE.PLAIN ? resolvePlainScalar(text) : text;
+  }
+
   /** The position `yaml`'s locate gives `path` in document `index`, or undefined to defer to `yaml`. */
   locate(index: number, path: Path): Position | undefined {
     const root = this.roots[index];
@@ -155,13 +222,12 @@ class EventIndex {
     let offset = this.start(at);
     if (offset === undefined) return undefined;
     for (const segment of path) {
-      const event = this.events[at] as Event;
-      if (event.type === MAPPING) {
+      const type = this.type(at);
+      if (type === MAPPING) {
         let found = false;
-        for (let key: number = at + 1; this.events[key]?.type !== POP; ) {
-          const value: number = (this.ends[key] ?? key) + 1;
-          const keyEvent = this.events[key] as Event;
-          if (keyEvent.type === SCALAR && this.keyValue(keyEvent) === segment) {
+        for (let key = at + 1; this.type(key) !== POP; ) {
+          const value = this.end(key) + 1;
+          if (this.type(key) === SCALAR && this.keyValue(key) === segment) {
             const keyStart = this.start(key);
             if (keyStart === undefined) return undefined;
             offset = keyStart;
@@ -169,14 +235,13 @@ class EventIndex {
             found = true;
             break;
           }
-          key = (this.ends[value] ?? value) + 1;
+          key = this.end(value) + 1;
         }
         if (!found) break;
-      } else if (event.type === SEQUENCE && typeof segment === 'number') {
-        let item: number = at + 1;
-        for (let skip = 0; skip < segment && this.events[item]?.type !== POP; skip++)
-          item = (this.ends[item] ?? item) + 1;
-        if (this.events[item]?.type === POP || segment < 0 || !Number.isInteger(segment)) break;
+      } else if (type === SEQUENCE && typeof segment === 'number') {
+        let item = at + 1;
+        for (let skip = 0; skip < segment && this.type(item) !== POP; skip++) item = this.end(item) + 1;
+        if (this.type(item) === POP || segment < 0 || !Number.isInteger(segment)) break;
         const itemStart = this.start(item);
         if (itemStart === undefined) return undefined;
         offset = itemStart;
@@ -185,25 +250,4 @@ class EventIndex {
     }
     return this.position(offset);
   }
-
-  private keyValue(event: ScalarEvent): unknown {
-    const text = getScalarValue(this.text, event);
-    return event.style === SCALAR_STYLE.PLAIN ? resolvePlainScalar(text) : text;
-  }
-}
-
-/**
- * Keeps the event index of the most recently located text only: the engine locates findings file by
- * file, so one entry serves every finding of a file and memory stays bounded by one file.
- */
-let lastIndex: EventIndex | undefined;
-
-/** Position of `path` in the index-th non-empty document of `text`; undefined to defer to `yaml`. */
-export function locateFast(text: string, index: number, path: Path): Position | undefined {
-  if (lastIndex?.text !== text) {
-    const events = eventsOf(text);
-    if (!events) return undefined;
-    lastIndex = new EventIndex(text, events);
-  }
-  return lastIndex.locate(index, path);
 }

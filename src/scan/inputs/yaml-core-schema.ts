@@ -17,8 +17,12 @@ const floatNaNTest = /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/;
 const floatExpTest = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/;
 const floatTest = /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/;
 
+/** Every first character a non-string plain scalar can have (plus the empty scalar, null). */
+const resolvableFirst = new Set('~nNtTfF0123456789-+.');
+
 /** The value `yaml` gives a plain scalar (null, boolean, number or the string itself). */
 export function resolvePlainScalar(source: string): unknown {
+  if (source !== '' && !resolvableFirst.has(source[0] as string)) return source;
   if (nullTest.test(source)) return null;
   if (boolTest.test(source)) return source[0] === 't' || source[0] === 'T';
   if (intOctTest.test(source)) return Number.parseInt(source.substring(2), 8);
@@ -37,6 +41,7 @@ export function resolvePlainScalar(source: string): unknown {
 /** One implicit tag resolving every non-string plain scalar; anything else stays a string. */
 const plainScalarTag = defineScalarTag('tag:cardhold.dev,2026:yaml-core-plain', {
   implicit: true,
+  implicitFirstChars: ['', ...resolvableFirst],
   resolve: (source) => {
     const value = resolvePlainScalar(source);
     return value === source ? NOT_RESOLVED : value;

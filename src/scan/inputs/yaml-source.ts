@@ -9,7 +9,7 @@ import {
   parseAllDocuments,
 } from 'yaml';
 import type { Path, Position, SourceDocument } from '../types.ts';
-import { locateFast, parseFastYaml } from './fast-yaml.ts';
+import { type PositionIndex, parseFastYaml } from './fast-yaml.ts';
 
 export interface ParsedDocument {
   value: unknown;
@@ -27,7 +27,10 @@ export class InputError extends Error {}
 export function parseYamlDocuments(text: string, file: string): ParsedDocument[] {
   const fast = parseFastYaml(text);
   if (!fast) return parseYamlDocumentsWithTree(text, file);
-  return fast.map(({ value, index }) => ({ value, source: lazySource(text, file, index) }));
+  return fast.map(({ value, index, positions }) => ({
+    value,
+    source: lazySource(text, file, index, positions),
+  }));
 }
 
 /** The `yaml` Document path: every document composed with its source tree. */
@@ -52,14 +55,14 @@ export function parseYamlDocumentsWithTree(text: string, file: string): ParsedDo
 }
 
 /**
- * A fast-path document: positions come from js-yaml's events of the text, parsed again on demand; where
- * those cannot tell (an empty sequence item, an unusual block scalar header), from the `yaml` tree.
+ * A fast-path document: positions come from the offsets js-yaml's events gave; where those cannot tell (an
+ * empty sequence item, an unusual block scalar header), from the `yaml` tree, composed for that finding.
  */
-function lazySource(text: string, file: string, index: number): SourceDocument {
+function lazySource(text: string, file: string, index: number, positions: PositionIndex): SourceDocument {
   return {
     file,
     locate(path: Path): Position {
-      const fast = locateFast(text, index, path);
+      const fast = positions.locate(index, path);
       if (fast) return fast;
       const lineCounter = new LineCounter();
       const all = parseAllDocuments(text, { lineCounter, uniqueKeys: false });

@@ -31,9 +31,11 @@ try {
   const inputs = new ScanInputs();
   await readPaths([dir], inputs);
   const read = performance.now();
+  const readCpu = process.cpuUsage(cpuStarted);
   if (inputs.warnings.length > 0) throw new Error(`corpus not fully read: ${inputs.warnings[0]}`);
   const report = buildReport(inputs, defaultScanConfig, []);
   const ruled = performance.now();
+  const ruledCpu = process.cpuUsage(cpuStarted);
   const json = renderJson(report);
   const done = performance.now();
   const cpu = process.cpuUsage(cpuStarted);
@@ -52,6 +54,8 @@ try {
       reportBytes: json.length,
       manifestsPerSecond: Math.round(inputs.documents / seconds),
       cpuMs: Math.round(cpuSeconds * 1000),
+      readCpuMs: Math.round((readCpu.user + readCpu.system) / 1000),
+      rulesCpuMs: Math.round((ruledCpu.user + ruledCpu.system - readCpu.user - readCpu.system) / 1000),
       manifestsPerCpuSecond: Math.round(inputs.documents / cpuSeconds),
       peakRssMb: Math.round(peakRssMb),
     }),

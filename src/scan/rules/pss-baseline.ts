@@ -45,8 +45,16 @@ function entriesOf(workload: Workload): ContainerEntry[] {
   return entries;
 }
 
-export function* eachContainer(workloads: readonly Workload[]): Generator<ContainerEntry> {
-  for (const workload of workloads) yield* entriesOf(workload);
+const entryLists = new WeakMap<readonly Workload[], ContainerEntry[]>();
+
+/** Every container of the workloads, as one list built once per list of workloads. */
+export function eachContainer(workloads: readonly Workload[]): readonly ContainerEntry[] {
+  let list = entryLists.get(workloads);
+  if (!list) {
+    list = workloads.flatMap(entriesOf);
+    entryLists.set(workloads, list);
+  }
+  return list;
 }
 
 export const baselineCapabilities = new Set([

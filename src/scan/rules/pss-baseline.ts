@@ -45,16 +45,9 @@ function entriesOf(workload: Workload): ContainerEntry[] {
   return entries;
 }
 
-const entryLists = new WeakMap<readonly Workload[], ContainerEntry[]>();
-
-/** Every container of the workloads, as one list built once per list of workloads. */
+/** Every container of the workloads, as a list (rules iterate it; no generator step per container). */
 export function eachContainer(workloads: readonly Workload[]): readonly ContainerEntry[] {
-  let list = entryLists.get(workloads);
-  if (!list) {
-    list = workloads.flatMap(entriesOf);
-    entryLists.set(workloads, list);
-  }
-  return list;
+  return workloads.flatMap(entriesOf);
 }
 
 export const baselineCapabilities = new Set([

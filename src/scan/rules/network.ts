@@ -1,9 +1,9 @@
 import type { Resource, Workload } from '../model.ts';
 import { asArray, asObject, asString, type Json } from '../types.ts';
 import { cdeNamespaces, isCdeLabelled, isCdeWorkload } from './cde.ts';
+import { namespaceIndex } from './namespace-index.ts';
 import { eachContainer } from './pss-baseline.ts';
 import { atContainer, atResource, atWorkload, compose, k8s, type Rule } from './rule.ts';
-import { namespaceIndex } from './namespace-index.ts';
 import { isEmptySelector, selects } from './selector.ts';
 
 /** NetworkPolicy coverage, exposure of CDE workloads, Ingress TLS and Compose network placement. */

@@ -9,4 +9,5 @@ if (major < 22 || (major === 22 && minor < 18)) {
   process.exit(1);
 }
 // Node.js runs the TypeScript sources directly (type stripping, on by default since 22.18 and 23.6).
-await import('../src/cli/main.ts');
+// `cardhold scan` loads only the scanner (src/cli/scan-main.ts), not the whole platform.
+await import(process.argv[2] === 'scan' ? '../src/cli/scan-main.ts' : '../src/cli/main.ts');

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { InputError } from './inputs/yaml-source.ts';
+import { lazyValidator } from './lazy-validator.ts';
 import { isSeverity, type Severity } from './types.ts';
 
 /** What an organisation decides for its own estate; everything else is fixed by the rules. */
@@ -58,9 +58,10 @@ const schema = {
   },
 } as const;
 
-const validate = new Ajv({ allErrors: true }).compile(schema);
+const validator = lazyValidator(schema, { allErrors: true });
 
 export function scanConfigFrom(value: unknown, origin: string): ScanConfig {
+  const validate = validator();
   if (!validate(value)) {
     const error = validate.errors?.[0];
     throw new InputError(`${origin}: ${error?.instancePath || '/'} ${error?.message ?? 'is not valid'}`);

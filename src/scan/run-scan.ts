@@ -1,6 +1,5 @@
 import { writeFile } from 'node:fs/promises';
 import { defaultScanConfig, loadScanConfig } from './config.ts';
-import { readCluster } from './inputs/cluster.ts';
 import { readPaths } from './inputs/files.ts';
 import { ScanInputs } from './inputs/scan-inputs.ts';
 import { InputError } from './inputs/yaml-source.ts';
@@ -64,7 +63,11 @@ export async function runScan(options: ScanCommandOptions, io: ScanIo): Promise<
       helm: options.helm,
       onFile: progress || undefined,
     });
-    if (options.cluster) await readCluster(inputs, { namespaces: options.namespace ?? [] });
+    if (options.cluster) {
+      // Loaded only here: the Kubernetes client takes longer to load than most scans take to run.
+      const { readCluster } = await import('./inputs/cluster.ts');
+      await readCluster(inputs, { namespaces: options.namespace ?? [] });
+    }
     if (progress) io.stderr.write('\r\u001b[K');
     const report = buildReport(inputs, config, waivers, io.now);
     for (const warning of report.warnings) io.stderr.write(`cardhold scan: warning: ${warning}\n`);

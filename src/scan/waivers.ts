@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { InputError } from './inputs/yaml-source.ts';
+import { lazyValidator } from './lazy-validator.ts';
 import type { Resource } from './model.ts';
 import type { Finding } from './types.ts';
 
@@ -60,9 +60,10 @@ const schema = {
     },
   },
 } as const;
-const validate = new Ajv({ allErrors: false }).compile(schema);
+const validator = lazyValidator(schema, { allErrors: false });
 
 export function waiverFileFrom(value: unknown, origin: string): WaiverFileEntry[] {
+  const validate = validator();
   if (!validate(value)) {
     const error = validate.errors?.[0];
     throw new InputError(`${origin}: ${error?.instancePath || '/'} ${error?.message ?? 'is not valid'}`);

@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { renderHelm, renderKustomize } from './renderers.ts';
 import { isDockerfileName, type ScanInputs } from './scan-inputs.ts';
@@ -18,7 +18,9 @@ const notManifests = new Set(['package.json', 'package-lock.json', 'tsconfig.jso
 /**
  * Reads files and directories (recursively). A directory with a kustomization is rendered with
  * `kubectl kustomize`, a Helm chart with `helm template`; when the tool is missing the directory is
- * reported as not scanned, never skipped in silence.
+ * reported as not scanned, never skipped in silence. The file system calls are synchronous on purpose: a
+ * scan reads thousands of small files one after another with nothing else to do meanwhile, and the
+ * promise API costs about ten times their CPU time (and far more wall-clock time on a busy machine).
  */
 export async function readPaths(
   paths: readonly string[],
@@ -27,14 +29,14 @@ export async function readPaths(
 ): Promise<void> {
   let count = 0;
   const visit = async (target: string, explicit: boolean): Promise<void> => {
-    let info: Awaited<ReturnType<typeof stat>>;
+    let info: ReturnType<typeof statSync>;
     try {
-      info = await stat(target);
+      info = statSync(target);
     } catch {
       throw new InputError(`${target}: no such file or directory`);
     }
     if (info.isDirectory()) {
-      const entries = await readdir(target);
+      const entries = readdirSync(target);
       const kustomization = kustomizationNames.find((name) => entries.includes(name));
       if (kustomization || entries.includes('Chart.yaml')) {
         const rendered = kustomization
@@ -55,7 +57,7 @@ export async function readPaths(
     const dockerfile = isDockerfileName(name);
     if (!dockerfile && !yamlName.test(name) && !explicit) return;
     if (!explicit && notManifests.has(name)) return;
-    const text = await readFile(target, 'utf8');
+    const text = readFileSync(target, 'utf8');
     try {
       if (dockerfile) inputs.addDockerfile(text, target);
       else inputs.addYaml(text, target);

@@ -31,10 +31,10 @@ export class ScanInputs {
   }
 
   /** YAML or JSON: Kubernetes objects (multi-document, Lists) or a Compose file. */
-  addYaml(text: string, file: string): void {
+  addYaml(text: string, file: string, parse: typeof parseYamlDocuments = parseYamlDocuments): void {
     this.files.add(file);
     this.noteComments(text, file);
-    for (const document of parseYamlDocuments(text, file)) this.addDocument(document.value, document.source);
+    for (const document of parse(text, file)) this.addDocument(document.value, document.source);
   }
 
   private noteComments(text: string, file: string): void {

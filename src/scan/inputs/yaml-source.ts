@@ -9,6 +9,7 @@ import {
   parseAllDocuments,
 } from 'yaml';
 import type { Path, Position, SourceDocument } from '../types.ts';
+import { type PositionIndex, parseFastYaml } from './fast-yaml.ts';
 
 export interface ParsedDocument {
   value: unknown;
@@ -18,10 +19,22 @@ export interface ParsedDocument {
 export class InputError extends Error {}
 
 /**
- * Parses every document of a YAML (or JSON, a YAML subset) text, keeping the source tree so that a
- * finding can name the line of the field at fault. Lines are looked up only when a finding needs one.
+ * Parses every document of a YAML (or JSON, a YAML subset) text. Plain data takes the fast path
+ * (fast-yaml.ts): values only, the text kept for locating; the line of a field is computed when a finding
+ * asks for it. Anything else, invalid YAML included, takes the `yaml` Document path, which keeps the
+ * source tree and words the error. Both give the same values and the same positions.
  */
 export function parseYamlDocuments(text: string, file: string): ParsedDocument[] {
+  const fast = parseFastYaml(text);
+  if (!fast) return parseYamlDocumentsWithTree(text, file);
+  return fast.map(({ value, index, positions }) => ({
+    value,
+    source: lazySource(text, file, index, positions),
+  }));
+}
+
+/** The `yaml` Document path: every document composed with its source tree. */
+export function parseYamlDocumentsWithTree(text: string, file: string): ParsedDocument[] {
   const lineCounter = new LineCounter();
   // Merge keys (`<<: *anchor`) as Compose and Kubernetes' YAML readers apply them: without them a
   // service that inherits its hardening from an anchor would be judged on its own few keys.
@@ -41,6 +54,25 @@ export function parseYamlDocuments(text: string, file: string): ParsedDocument[]
     });
   }
   return parsed;
+}
+
+/**
+ * A fast-path document: positions come from the offsets js-yaml's events gave; where those cannot tell (an
+ * empty sequence item, an unusual block scalar header), from the `yaml` tree, composed for that finding.
+ */
+function lazySource(text: string, file: string, index: number, positions: PositionIndex): SourceDocument {
+  return {
+    file,
+    locate(path: Path): Position {
+      const fast = positions.locate(index, path);
+      if (fast) return fast;
+      const lineCounter = new LineCounter();
+      const all = parseAllDocuments(text, { lineCounter, uniqueKeys: false });
+      const documents = Array.isArray(all) ? all.filter((document) => document.contents !== null) : [];
+      const document = documents[index];
+      return document ? yamlSource(document, lineCounter, file).locate(path) : { line: 1, column: 1 };
+    },
+  };
 }
 
 function yamlSource(document: Document.Parsed, lineCounter: LineCounter, file: string): SourceDocument {

@@ -1,5 +1,6 @@
 import { asArray, asObject, asString } from '../types.ts';
 import { cdeNamespaces, isCdeLabelled, isCdeWorkload } from './cde.ts';
+import { namespaceIndex } from './namespace-index.ts';
 import { atResource, atWorkload, k8s, type Rule } from './rule.ts';
 
 /** Namespace admission labels, CDE placement on dedicated nodes, deprecated APIs and required labels. */
@@ -167,13 +168,10 @@ export const cdeNamespaceIsolation: Rule = {
       )
         names.add(workload.resource.namespace);
     }
+    const index = namespaceIndex(resources);
     for (const name of names) {
-      const policies = resources.filter(
-        (r) => r.kind === 'NetworkPolicy' && (r.namespace ?? 'default') === name,
-      );
-      const anchor =
-        resources.find((r) => r.kind === 'Namespace' && r.name === name) ??
-        resources.find((r) => r.namespace === name);
+      const policies = index.policies(name);
+      const anchor = index.namespaceObject(name) ?? index.firstIn(name);
       if (!anchor) continue;
       const denies = (direction: string) =>
         policies.some((p) => {

@@ -1,6 +1,7 @@
 import type { Resource, Workload } from '../model.ts';
 import { asArray, asObject, asString, type Json } from '../types.ts';
 import { cdeNamespaces, isCdeLabelled, isCdeWorkload } from './cde.ts';
+import { namespaceIndex } from './namespace-index.ts';
 import { eachContainer } from './pss-baseline.ts';
 import { atContainer, atResource, atWorkload, compose, k8s, type Rule } from './rule.ts';
 import { isEmptySelector, selects } from './selector.ts';
@@ -16,17 +17,6 @@ function policyTypes(policy: Resource): string[] {
   const declared = asArray(spec['policyTypes']).map(String);
   if (declared.length > 0) return declared;
   return spec['egress'] !== undefined ? ['Ingress', 'Egress'] : ['Ingress'];
-}
-
-function policiesByNamespace(resources: readonly Resource[]): Map<string, Resource[]> {
-  const map = new Map<string, Resource[]>();
-  for (const resource of resources) {
-    if (resource.kind !== 'NetworkPolicy') continue;
-    const list = map.get(namespaceOf(resource)) ?? [];
-    list.push(resource);
-    map.set(namespaceOf(resource), list);
-  }
-  return map;
 }
 
 /** Whether the namespace has a policy selecting every pod that denies by default in this direction. */
@@ -63,16 +53,21 @@ export const defaultDeny: Rule = {
     bad: [k8s(shopPod), k8s(`${shopPod}${netpol('deny-ingress', '[Ingress]')}`)],
   },
   *check({ workloads, resources }) {
-    const policies = policiesByNamespace(resources);
+    const policies = namespaceIndex(resources);
     const reported = new Set<string>();
+    const missingIn = new Map<string, string[]>();
     for (const workload of workloads) {
       if (workload.resource.origin !== 'kubernetes') continue;
       const namespace = namespaceOf(workload.resource);
       if (reported.has(namespace)) continue;
-      const inNamespace = policies.get(namespace) ?? [];
-      const missing = (['Ingress', 'Egress'] as const).filter(
-        (direction) => !hasDefaultDeny(inNamespace, direction),
-      );
+      let missing = missingIn.get(namespace);
+      if (!missing) {
+        const inNamespace = policies.policies(namespace);
+        missing = (['Ingress', 'Egress'] as const).filter(
+          (direction) => !hasDefaultDeny(inNamespace, direction),
+        );
+        missingIn.set(namespace, missing);
+      }
       if (missing.length === 0) continue;
       reported.add(namespace);
       yield atWorkload(
@@ -102,10 +97,24 @@ export const podCoverage: Rule = {
     bad: [k8s(`${shopPod}${netpol('ingress-only', '[Ingress]')}`)],
   },
   *check({ workloads, resources }) {
-    const policies = policiesByNamespace(resources);
+    const policies = namespaceIndex(resources);
+    // Directions covered in a namespace by policies with an empty selector, which select every pod: when
+    // they cover both, no other policy of the namespace needs evaluating against each pod.
+    const coveredByAll = new Map<string, Set<string>>();
     for (const workload of workloads) {
       if (workload.resource.origin !== 'kubernetes') continue;
-      const inNamespace = policies.get(namespaceOf(workload.resource)) ?? [];
+      const namespace = namespaceOf(workload.resource);
+      const inNamespace = policies.policies(namespace);
+      let covered = coveredByAll.get(namespace);
+      if (!covered) {
+        covered = new Set(
+          inNamespace
+            .filter((policy) => isEmptySelector(asObject(policy.body['spec'])['podSelector']))
+            .flatMap(policyTypes),
+        );
+        coveredByAll.set(namespace, covered);
+      }
+      if (covered.has('Ingress') && covered.has('Egress')) continue;
       const selecting = inNamespace.filter((policy) =>
         selects(asObject(policy.body['spec'])['podSelector'], workload.podLabels),
       );
@@ -160,13 +169,19 @@ export const cdeExposure: Rule = {
     const cdeWorkloads = workloads.filter(
       (w) => w.resource.origin === 'kubernetes' && isCdeWorkload(w, cde, config),
     );
+    const cdeWorkloadsIn = new Map<string, Workload[]>();
+    for (const workload of cdeWorkloads) {
+      const list = cdeWorkloadsIn.get(namespaceOf(workload.resource));
+      if (list) list.push(workload);
+      else cdeWorkloadsIn.set(namespaceOf(workload.resource), [workload]);
+    }
     for (const service of resources) {
       if (service.kind !== 'Service') continue;
       const spec = asObject(service.body['spec']);
       const type = asString(spec['type']) ?? 'ClusterIP';
       const external = asArray(spec['externalIPs']).length > 0;
       if (type !== 'NodePort' && type !== 'LoadBalancer' && !external) continue;
-      const target = cdeWorkloads.find((w) => servicePointsAt(service, w));
+      const target = cdeWorkloadsIn.get(namespaceOf(service))?.find((w) => servicePointsAt(service, w));
       if (!target && !cde.has(namespaceOf(service))) continue;
       yield atResource(
         service,

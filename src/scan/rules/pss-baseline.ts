@@ -1,5 +1,5 @@
-import type { Workload } from '../model.ts';
-import { effectiveSecurityContext } from '../security-context.ts';
+import type { ContainerRef, Workload } from '../model.ts';
+import { type EffectiveSecurityContext, effectiveSecurityContext } from '../security-context.ts';
 import { asArray, asObject, asString, type Json } from '../types.ts';
 import { pod } from './pss-examples.ts';
 import {
@@ -20,12 +20,34 @@ const workloadMapping: RuleMapping = {
   guidance: { '3.1': 'direct', '9.1': 'supporting', '15.1': 'supporting' },
 };
 
-export function* eachContainer(workloads: readonly Workload[]) {
-  for (const workload of workloads) {
-    for (const container of workload.containers) {
-      yield { workload, container, context: effectiveSecurityContext(workload.podSpec, container) };
-    }
+export interface ContainerEntry {
+  workload: Workload;
+  container: ContainerRef;
+  context: EffectiveSecurityContext;
+}
+
+/**
+ * Every container of a workload with its effective security context, resolved once per workload and kept
+ * for the other rules: a third of the rules walk every container.
+ */
+const containerEntries = new WeakMap<Workload, ContainerEntry[]>();
+
+function entriesOf(workload: Workload): ContainerEntry[] {
+  let entries = containerEntries.get(workload);
+  if (!entries) {
+    entries = workload.containers.map((container) => ({
+      workload,
+      container,
+      context: effectiveSecurityContext(workload.podSpec, container),
+    }));
+    containerEntries.set(workload, entries);
   }
+  return entries;
+}
+
+/** Every container of the workloads, as a list (rules iterate it; no generator step per container). */
+export function eachContainer(workloads: readonly Workload[]): readonly ContainerEntry[] {
+  return workloads.flatMap(entriesOf);
 }
 
 export const baselineCapabilities = new Set([

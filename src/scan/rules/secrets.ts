@@ -127,18 +127,39 @@ export const secretManifest: Rule = {
   },
 };
 
-/** Every string value of an object tree, with its path. */
-function* strings(
+/** A text can hold a card number only if it has 13 digits joined by at most single separators. */
+const panCandidate = /\d(?:[ -]?\d){12}/;
+
+/**
+ * Calls `found` for every string value of an object tree (and integer beyond 1e12) that holds a card
+ * number, depth first in key order, with its path; the path is copied only for a hit.
+ */
+function eachPan(
   value: unknown,
+  found: (path: (string | number)[], digits: string) => void,
   path: (string | number)[] = [],
-): Generator<{ path: (string | number)[]; text: string }> {
-  if (typeof value === 'string') yield { path, text: value };
-  else if (typeof value === 'number' && Number.isInteger(value) && value > 1e12)
-    yield { path, text: String(value) };
-  else if (Array.isArray(value))
-    for (let i = 0; i < value.length; i++) yield* strings(value[i], [...path, i]);
+): void {
+  const text =
+    typeof value === 'string'
+      ? value
+      : typeof value === 'number' && Number.isInteger(value) && value > 1e12
+        ? String(value)
+        : undefined;
+  if (text !== undefined) {
+    const match = panCandidate.test(text) ? findPans(text)[0] : undefined;
+    if (match) found([...path], match.digits);
+  } else if (Array.isArray(value))
+    for (let i = 0; i < value.length; i++) {
+      path.push(i);
+      eachPan(value[i], found, path);
+      path.pop();
+    }
   else if (value && typeof value === 'object')
-    for (const [k, v] of Object.entries(value)) yield* strings(v, [...path, k]);
+    for (const [k, v] of Object.entries(value)) {
+      path.push(k);
+      eachPan(v, found, path);
+      path.pop();
+    }
 }
 
 /** The published Visa test card, built from its prefix so that no card-number literal sits in src/. */
@@ -183,15 +204,14 @@ export const cardNumbers: Rule = {
         ].includes(resource.kind)
       )
         continue;
-      for (const { path, text } of strings(resource.body)) {
-        const match = findPans(text)[0];
-        if (match)
-          yield atResource(
-            resource,
-            path,
-            `${resource.kind} ${resource.name} contains a card number (${maskPan(match.digits)})`,
-          );
-      }
+      const hits: { path: (string | number)[]; digits: string }[] = [];
+      eachPan(resource.body, (path, digits) => hits.push({ path, digits }));
+      for (const { path, digits } of hits)
+        yield atResource(
+          resource,
+          path,
+          `${resource.kind} ${resource.name} contains a card number (${maskPan(digits)})`,
+        );
     }
   },
 };

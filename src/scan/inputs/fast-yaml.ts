@@ -14,7 +14,8 @@ import { resolvePlainScalar, yamlCoreSchema } from './yaml-core-schema.ts';
  * The fast YAML path: js-yaml's event parser (about ten times faster than the `yaml` Document API) builds
  * the values, and keeps the events' offsets in a compact index; a line and column are computed only when
  * a finding asks for one. It takes only plain data: a text using anchors, aliases, tags, directives, collection
- * keys, flow pairs, a byte-order mark or lone carriage returns, or one js-yaml rejects, returns undefined
+ * keys, flow pairs, a byte-order mark, lone carriage returns or a possible merge key (`<<`), or one js-yaml
+ * rejects, returns undefined
  * and the caller uses the `yaml` Document path, which also words every syntax error.
  */
 
@@ -49,7 +50,8 @@ function isEmptyDocument(events: readonly Event[], at: number): boolean {
 }
 
 function eventsOf(text: string): Event[] | undefined {
-  if (text.includes('\uFEFF') || /\r(?!\n)/.test(text)) return undefined;
+  // `<<` may be a merge key, which the `yaml` path applies (Compose and Kubernetes do): leave it to it.
+  if (text.includes('\uFEFF') || /\r(?!\n)/.test(text) || text.includes('<<')) return undefined;
   try {
     const events = parseEvents(text, {});
     return isPlainData(text, events) ? events : undefined;

@@ -192,6 +192,7 @@ describe('a well-formed token', () => {
         'payments:write',
         'refunds:write',
         'tokens:read',
+        'webhooks:manage',
       ]),
       mfa: true,
       expiresAt: new Date((t0 + 300) * 1000),

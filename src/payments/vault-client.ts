@@ -1,3 +1,4 @@
+import { createSecureContext } from 'node:tls';
 import { Agent, request } from 'undici';
 import { MERCHANT_HEADER } from '../auth/authenticate.ts';
 import type { TlsMaterial } from '../http/create-server.ts';
@@ -104,8 +105,15 @@ export class VaultClient {
 }
 
 function newAgent(tls: TlsMaterial): Agent {
+  // One secure context for every connection, rather than one built per connection.
+  const secureContext = createSecureContext({
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    minVersion: 'TLSv1.2',
+  });
   return new Agent({
-    connect: { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
+    connect: { secureContext, rejectUnauthorized: true },
     keepAliveTimeout: 10_000,
     connections: 64,
   });

@@ -69,6 +69,7 @@ for (const backend of backends()) {
     let processor: Awaited<ReturnType<typeof startProcessor>>;
     let apiAgent: Agent;
     let deadUrl: string;
+    let rogue: Awaited<ReturnType<typeof startProcessor>>;
     const dataDirHolder: { dir?: string } = {};
 
     before(async () => {
@@ -77,6 +78,8 @@ for (const backend of backends()) {
       const path = await import('node:path');
       dataDirHolder.dir = await mkdtemp(path.join(tmpdir(), 'cardhold-forward-'));
       processor = await startProcessor(dataDirHolder.dir);
+      // A processor whose certificate comes from another CA: allow-listed, and still refused.
+      rogue = await startProcessor(await mkdtemp(path.join(tmpdir(), 'cardhold-rogue-')));
       // A port nobody listens on: a processor that cannot be reached at all.
       const probe = createServer();
       await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
@@ -85,7 +88,7 @@ for (const backend of backends()) {
       t = await startTestPlatform(backend, 'forward', {
         dataDir: dataDirHolder.dir,
         env: {
-          CARDHOLD_FORWARD_ALLOWLIST: `${processor.url}/p/,${deadUrl}`,
+          CARDHOLD_FORWARD_ALLOWLIST: `${processor.url}/p/,${deadUrl},${rogue.url}/p/`,
           CARDHOLD_FORWARD_TIMEOUT_MS: '400',
         },
       });
@@ -96,10 +99,10 @@ for (const backend of backends()) {
     after(async () => {
       await t?.close();
       await apiAgent?.close();
-      await new Promise<void>((resolve) => {
-        processor?.server.closeAllConnections();
-        processor?.server.close(() => resolve());
-      });
+      for (const server of [processor?.server, rogue?.server]) {
+        server?.closeAllConnections();
+        await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      }
     });
 
     const tokenize = async (maxUses = 3) => {
@@ -218,6 +221,15 @@ for (const backend of backends()) {
       const r = await call(token, slot, `${deadUrl}/v1/x`);
       assert.equal(r.json.outcome, 'connection_failed');
       assert.equal(r.json.sent, false);
+      assert.equal(await slotExists(slot), true);
+    });
+
+    test('a processor whose certificate is not from a trusted CA gets nothing', async () => {
+      const { token, slot } = await tokenize();
+      const r = await call(token, slot, `${rogue.url}/p/ok`);
+      assert.equal(r.json.outcome, 'connection_failed');
+      assert.equal(r.json.sent, false);
+      assert.equal(rogue.received.length, 0);
       assert.equal(await slotExists(slot), true);
     });
 

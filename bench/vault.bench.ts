@@ -195,9 +195,9 @@ async function startBare(options: {
     const id = `tok_${randomBytes(16).toString('base64url')}`;
     const rows = await sql<ViewRow[]>`
       insert into bench.tokens (id, merchant_id, alias, fingerprint, ciphertext, wrapped_dek, kek_version,
-        brand, bin, last4, pan_length, exp_month, exp_year, expires_at)
+        aad_version, fingerprint_version, brand, bin, last4, pan_length, exp_month, exp_year, expires_at)
       values (${id}, ${shape.merchantId}, ${null}, ${fingerprint}, ${randomBytes(shape.ciphertextBytes)},
-        ${randomBytes(shape.wrappedDekBytes)}, ${shape.kekVersion}, ${'visa'}, ${body.pan.slice(0, 8)},
+        ${randomBytes(shape.wrappedDekBytes)}, ${shape.kekVersion}, ${shape.kekVersion}, ${1}, ${'visa'}, ${body.pan.slice(0, 8)},
         ${body.pan.slice(-4)}, ${body.pan.length}, ${body.exp_month}, ${body.exp_year}, ${null})
       returning ${sql.unsafe(VIEW_COLUMNS)}`;
     return reply.code(201).send({ token: bareView(rows[0] as ViewRow), deduplicated: false, cvv_slot: null });

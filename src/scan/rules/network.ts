@@ -2,7 +2,7 @@ import type { Resource, Workload } from '../model.ts';
 import { asArray, asObject, asString, type Json } from '../types.ts';
 import { cdeNamespaces, isCdeLabelled, isCdeWorkload } from './cde.ts';
 import { namespaceIndex } from './namespace-index.ts';
-import { eachContainer } from './pss-baseline.ts';
+import { eachContainer, hostPortsOf } from './pss-baseline.ts';
 import { atContainer, atResource, atWorkload, compose, k8s, type Rule } from './rule.ts';
 import { isEmptySelector, selects } from './selector.ts';
 
@@ -190,17 +190,13 @@ export const cdeExposure: Rule = {
       );
     }
     for (const { workload, container } of eachContainer(cdeWorkloads)) {
-      const ports = asArray(container.spec['ports']);
-      for (let index = 0; index < ports.length; index++) {
-        const hostPort = asObject(ports[index])['hostPort'];
-        if (typeof hostPort === 'number' && hostPort !== 0) {
-          yield atContainer(
-            workload,
-            container,
-            ['ports', index, 'hostPort'],
-            `CDE container ${container.name} binds host port ${hostPort}`,
-          );
-        }
+      for (const { index, hostPort } of hostPortsOf(container)) {
+        yield atContainer(
+          workload,
+          container,
+          ['ports', index, 'hostPort'],
+          `CDE container ${container.name} binds host port ${hostPort}`,
+        );
       }
     }
   },

@@ -50,6 +50,19 @@ export function eachContainer(workloads: readonly Workload[]): readonly Containe
   return workloads.flatMap(entriesOf);
 }
 
+/** A container's host ports (non-zero `hostPort`), each with its index in `ports` for the finding's path. */
+export function hostPortsOf(container: {
+  spec: Record<string, Json>;
+}): { index: number; hostPort: number }[] {
+  const found: { index: number; hostPort: number }[] = [];
+  const ports = asArray(container.spec['ports']);
+  for (let index = 0; index < ports.length; index++) {
+    const hostPort = asObject(ports[index])['hostPort'];
+    if (typeof hostPort === 'number' && hostPort !== 0) found.push({ index, hostPort });
+  }
+  return found;
+}
+
 export const baselineCapabilities = new Set([
   'AUDIT_WRITE',
   'CHOWN',
@@ -271,17 +284,13 @@ export const hostPorts: Rule = {
   },
   *check({ workloads }) {
     for (const { workload, container } of eachContainer(workloads)) {
-      const ports = asArray(container.spec['ports']);
-      for (let index = 0; index < ports.length; index++) {
-        const hostPort = asObject(ports[index])['hostPort'];
-        if (typeof hostPort === 'number' && hostPort !== 0) {
-          yield atContainer(
-            workload,
-            container,
-            ['ports', index, 'hostPort'],
-            `${describeContainer(container)} binds host port ${hostPort}`,
-          );
-        }
+      for (const { index, hostPort } of hostPortsOf(container)) {
+        yield atContainer(
+          workload,
+          container,
+          ['ports', index, 'hostPort'],
+          `${describeContainer(container)} binds host port ${hostPort}`,
+        );
       }
     }
   },

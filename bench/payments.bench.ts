@@ -23,12 +23,17 @@ import autocannon, { type Result } from 'autocannon';
 import postgres from 'postgres';
 import { Agent, fetch } from 'undici';
 import { backends, startTestPlatform } from '../test/harness.ts';
+import { type Classifier, cpuPerRequest, cpuSnapshot, formatCpu } from './cpu-time.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] || 10);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] || 2);
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] || 50);
 const PAN = '4242424242424242';
 const TOPOLOGY = process.env['BENCH_TOPOLOGY'] || 'split';
+/** `authorize` or `tokenize` loads only that side (when profiling); the ratio then is not reported. */
+const ONLY = process.env['BENCH_ONLY'] || '';
+if (ONLY !== '' && ONLY !== 'authorize' && ONLY !== 'tokenize')
+  throw new Error('BENCH_ONLY must be authorize or tokenize');
 if (TOPOLOGY !== 'split' && TOPOLOGY !== 'single') throw new Error('BENCH_TOPOLOGY must be split or single');
 
 /** What a load run needs: where the roles listen, a merchant's secret key and the CA to trust. */
@@ -47,7 +52,18 @@ interface Load {
   ok: number;
 }
 
-async function run(t: Target, load: Load, seconds: number): Promise<Result> {
+/** Which process is which: this one (the load generator, and all roles in `single`), the roles, PostgreSQL. */
+const classify: Classifier = (commandLine, pid) => {
+  if (pid === process.pid) return TOPOLOGY === 'single' ? 'bench+roles' : 'load generator';
+  const role = /cardhold\.js (vault|api|acquirer)\b/.exec(commandLine)?.[1];
+  if (role) return role;
+  if (/^postgres(:|\s|$)|\/postgres\s/.test(commandLine)) return 'postgres';
+  if (/redis-server/.test(commandLine)) return 'redis';
+  return undefined;
+};
+
+async function run(t: Target, load: Load, seconds: number): Promise<Result & { cpu: string }> {
+  const before = cpuSnapshot(classify);
   const result = await autocannon({
     url: load.url,
     method: 'POST',
@@ -64,7 +80,7 @@ async function run(t: Target, load: Load, seconds: number): Promise<Result> {
       `${load.name}: bad answers ${JSON.stringify(result.statusCodeStats)}, errors ${result.errors}`,
     );
   }
-  return result;
+  return { ...result, cpu: formatCpu(cpuPerRequest(before, cpuSnapshot(classify), good)) };
 }
 
 const BENCH_ENV = {
@@ -141,7 +157,15 @@ async function split(): Promise<Target> {
   try {
     // One after another: the first creates the local CA and keys, and migrates, for the others.
     for (const role of ['vault', 'acquirer', 'api'] as const) {
-      const child = spawn(process.execPath, ['bin/cardhold.js', role], {
+      // BENCH_PROFILE_DIR: each role writes a V8 CPU profile there when it stops.
+      const profile = process.env['BENCH_PROFILE_DIR']
+        ? [
+            '--cpu-prof',
+            `--cpu-prof-dir=${process.env['BENCH_PROFILE_DIR']}`,
+            `--cpu-prof-name=${role}.cpuprofile`,
+          ]
+        : [];
+      const child = spawn(process.execPath, [...profile, 'bin/cardhold.js', role], {
         env,
         stdio: ['ignore', 'pipe', 'inherit'],
       });
@@ -207,16 +231,17 @@ async function main(): Promise<void> {
         ok: 200,
       },
     ];
-    for (const load of loads) await run(t, load, 3);
+    const wanted = loads.filter((load) => ONLY === '' || load.name === ONLY);
+    for (const load of wanted) await run(t, load, 3);
     const best: Record<Load['name'], { rps: number; p50: number; p99: number }> = {
       tokenize: { rps: 0, p50: 0, p99: 0 },
       authorize: { rps: 0, p50: 0, p99: 0 },
     };
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const load of round % 2 ? loads : [...loads].reverse()) {
+      for (const load of round % 2 ? wanted : [...wanted].reverse()) {
         const r = await run(t, load, SECONDS);
         process.stdout.write(
-          `round ${round} ${load.name}: ${r.requests.average.toFixed(0)}/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms\n`,
+          `round ${round} ${load.name}: ${r.requests.average.toFixed(0)}/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms; ${r.cpu}\n`,
         );
         if (r.requests.average > best[load.name].rps)
           best[load.name] = { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };

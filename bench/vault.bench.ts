@@ -34,6 +34,7 @@ import { type RunningPlatform, startPlatform } from '../src/platform/platform.ts
 import { createLogger, type Logger } from '../src/shared/logger.ts';
 import type { Sql } from '../src/storage/database.ts';
 import { type Credentials, connectAs, type DatabaseTarget } from '../src/storage/database-target.ts';
+import { type Classifier, cpuPerRequest, cpuSnapshot, formatCpu } from './cpu-time.ts';
 
 const TEST_PAN = '4242424242424242';
 const TOKENIZE_BODY = JSON.stringify({ pan: TEST_PAN, exp_month: 12, exp_year: 2030 });
@@ -261,9 +262,19 @@ async function load(scenario: Scenario, seconds: number, ca: Buffer): Promise<Re
   }
 }
 
+/** This process (both servers and the load generator) against PostgreSQL and Redis. */
+const classify: Classifier = (commandLine, pid) => {
+  if (pid === process.pid) return 'bench process';
+  if (/^postgres(:|\s|$)|\/postgres\s/.test(commandLine)) return 'postgres';
+  if (/redis-server/.test(commandLine)) return 'redis';
+  return undefined;
+};
+
 async function measure(scenario: Scenario, round: number, ca: Buffer): Promise<RunResult> {
   if (WARMUP_SECONDS > 0) await load(scenario, WARMUP_SECONDS, ca);
+  const before = cpuSnapshot(classify);
   const result = await load(scenario, SECONDS, ca);
+  const cpu = formatCpu(cpuPerRequest(before, cpuSnapshot(classify), result.requests.total));
   const good = result.statusCodeStats[String(scenario.expectStatus)]?.count ?? 0;
   const total = Object.values(result.statusCodeStats).reduce((sum, s) => sum + s.count, 0);
   const bad = total - good + result.errors + result.timeouts;
@@ -277,7 +288,7 @@ async function measure(scenario: Scenario, round: number, ca: Buffer): Promise<R
     bad,
   };
   log(
-    `${scenario.label} #${round}: ${run.rps.toFixed(0)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms` +
+    `${scenario.label} #${round}: ${run.rps.toFixed(0)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms; ${cpu}` +
       (bad > 0
         ? ` (${bad} bad: status ${JSON.stringify(result.statusCodeStats)}, errors ${result.errors}, timeouts ${result.timeouts})`
         : ''),

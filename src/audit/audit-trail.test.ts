@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Sql } from 'postgres';
 import { testCards } from '../../test/fixtures/cards.ts';
 import { backends, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { verifyTrail } from './verify.ts';
 
 interface Row {
   seq: string;
@@ -148,6 +149,53 @@ for (const backend of backends()) {
         resource_id: again.json.token.id,
       });
       assert.equal(reveal.details['reason'], 'forward to processor');
+    });
+
+    test('a burst of reads shares statements: each read has one record with its own outcome, and the chain verifies', async () => {
+      const tokenize = (pan: string) =>
+        t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
+          body: { pan, exp_month: 12, exp_year: 2030 },
+        });
+      const [a, b] = [
+        (await tokenize(testCards.visa)).json.token.id,
+        (await tokenize(testCards.amex)).json.token.id,
+      ];
+      const missing = `tok_${'Z'.repeat(22)}`;
+      // Two bursts: one where every token exists (the single-statement path), one with a missing token
+      // among them (the path that records each read's true outcome in a second statement).
+      const plan = [
+        [a, a, b, a, b, a, b, a],
+        [a, missing, b, a, missing, b, a, a],
+      ];
+      for (const [burst, ids] of plan.entries()) {
+        const requestIds = ids.map((_, i) => `burst-${burst}-${i}-${process.pid}`);
+        const answers = await Promise.all(
+          ids.map((id, i) =>
+            t.request<{ id: string }>('GET', `${t.vaultUrl}/v1/tokens/${id}`, {
+              headers: { 'x-request-id': requestIds[i] as string },
+            }),
+          ),
+        );
+        for (const [i, id] of ids.entries()) {
+          const answer = answers[i];
+          assert.equal(answer?.status, id === missing ? 404 : 200, `read ${i} of burst ${burst}`);
+          if (id !== missing) assert.equal(answer?.json.id, id);
+        }
+        const rows = await t.adminSql<Row[]>`
+          select * from audit.records where action = 'token.read' and request_id in ${t.adminSql(requestIds)}`;
+        assert.equal(rows.length, ids.length, 'one record per read');
+        for (const [i, id] of ids.entries()) {
+          const row = rows.find((r) => r.request_id === requestIds[i]);
+          assertComplete(row, {
+            action: 'token.read',
+            resource_id: id,
+            merchant_id: t.merchantId,
+            outcome: id === missing ? 'failure' : 'success',
+            reason: id === missing ? 'token_not_found' : null,
+          });
+        }
+      }
+      assert.equal((await verifyTrail(t.adminSql)).ok, true);
     });
 
     test('10.2.1.2 and 10.2.1.7: administrative actions, creation of merchants and keys', async () => {

@@ -41,6 +41,14 @@ export interface LaneWriter {
   fragment(db: Sql, events: AuditEvent[]): PendingQuery<Row[]>;
   /** Inserts the events' records now, on `db` (a transaction, to commit with the change). */
   insert(db: Sql, events: AuditEvent[]): Promise<void>;
+  /**
+   * An INSERT of the events' records that inserts all of them only if `condition` (an SQL boolean over
+   * the statement's other CTEs) holds, and none otherwise; it returns one row per record inserted. When
+   * it inserted none, call `discard` before writing anything else.
+   */
+  fragmentIf(db: Sql, events: AuditEvent[], condition: PendingQuery<Row[]>): PendingQuery<Row[]>;
+  /** Forgets the records built so far: their statement inserted nothing, so the lane stays where it was. */
+  discard(): void;
 }
 
 export interface AuditTrailOptions {
@@ -185,6 +193,10 @@ export class AuditTrail {
       insert: async (db, events) => {
         await insertStatement(db, build(events));
       },
+      fragmentIf: (db, events, condition) => insertWhereStatement(db, build(events), condition),
+      discard: () => {
+        pending.length = 0;
+      },
     };
   }
 
@@ -280,6 +292,37 @@ export function recordToRow(db: Sql, r: AuditRecord) {
 
 function insertStatement(db: Sql, records: AuditRecord[]): PendingQuery<Row[]> {
   return db`insert into audit.records ${db(records.map((r) => recordToRow(db, r)))}`;
+}
+
+/**
+ * The records as one array per column (one statement text whatever their number), inserted only when
+ * `condition` holds. Timestamps, sequence numbers and hashes travel as text and are decoded in SQL.
+ */
+function insertWhereStatement(
+  db: Sql,
+  records: AuditRecord[],
+  condition: PendingQuery<Row[]>,
+): PendingQuery<Row[]> {
+  const column = <T>(pick: (r: AuditRecord) => T) => records.map(pick);
+  return db`
+    insert into audit.records (lane, lane_seq, occurred_at, actor_type, actor_id, action, resource_type,
+      resource_id, merchant_id, outcome, reason, origin, user_agent, request_id, service, details, prev_hash, hash)
+    select lane, lane_seq::bigint, occurred_at::timestamptz, actor_type, actor_id, action, resource_type,
+      resource_id, merchant_id, outcome, reason, origin, user_agent, request_id, service, details::jsonb,
+      decode(prev_hash, 'hex'), decode(hash, 'hex')
+    from unnest(${column((r) => r.lane)}::int[], ${column((r) => r.laneSeq.toString())}::text[],
+      ${column((r) => r.occurredAt.toISOString())}::text[], ${column((r) => r.actorType)}::text[],
+      ${column((r) => r.actorId)}::text[], ${column((r) => r.action)}::text[],
+      ${column((r) => r.resourceType)}::text[], ${column((r) => r.resourceId)}::text[],
+      ${column((r) => r.merchantId)}::text[], ${column((r) => r.outcome)}::text[],
+      ${column((r) => r.reason)}::text[], ${column((r) => r.origin)}::text[],
+      ${column((r) => r.userAgent)}::text[], ${column((r) => r.requestId)}::text[],
+      ${column((r) => r.service)}::text[], ${column((r) => JSON.stringify(r.details))}::text[],
+      ${column((r) => r.prevHash.toString('hex'))}::text[], ${column((r) => r.hash.toString('hex'))}::text[])
+      as r(lane, lane_seq, occurred_at, actor_type, actor_id, action, resource_type, resource_id,
+        merchant_id, outcome, reason, origin, user_agent, request_id, service, details, prev_hash, hash)
+    where ${condition}
+    returning 1`;
 }
 
 /** Detail strings pass the same guard: a stated reason, say, is typed by a person. */

@@ -76,6 +76,12 @@ interface TokenKey {
   key: string;
 }
 
+/** A masked read by token id, with who asks (for its audit record). */
+interface TokenRead {
+  ctx: AccessContext;
+  id: string;
+}
+
 interface TokenRow {
   id: string;
   merchant_id?: string;
@@ -105,6 +111,15 @@ interface PreparedCard {
   cvvOptions: CvvSlotOptions | undefined;
 }
 
+/**
+ * Batched tokenizes and batched reads each keep one statement in flight per process: whatever arrives
+ * meanwhile leaves together in the next one, so under load every statement and commit is shared by many
+ * requests. Measured in bench/vault.bench.ts (docs/benchmarks.md): one in flight beat two and eight on
+ * both throughput and p99, since PostgreSQL's per-statement and per-commit work is what two cores run
+ * short of; a quiet system still sends each request at once.
+ */
+const STATEMENTS_IN_FLIGHT = 1;
+
 const viewColumns =
   'id, merchant_id, alias, brand, bin, last4, exp_month, exp_year, fingerprint, created_at, expires_at';
 
@@ -121,6 +136,7 @@ export class TokenService {
   readonly #freezes: MerchantFreezes | undefined;
   readonly #inserts: NaturalBatcher<PreparedCard, TokenizeResult>;
   readonly #lookups: NaturalBatcher<TokenKey, TokenRow | undefined>;
+  readonly #reads: NaturalBatcher<TokenRead, TokenRow>;
 
   constructor(deps: {
     sql: Sql;
@@ -139,12 +155,17 @@ export class TokenService {
     this.#now = deps.now ?? (() => new Date());
     this.#inserts = new NaturalBatcher({
       run: (items: PreparedCard[]) => this.#insertBatch(items),
-      concurrency: deps.trail.lanes,
+      concurrency: STATEMENTS_IN_FLIGHT,
       maxBatch: 50,
     });
     this.#lookups = new NaturalBatcher({
       run: (keys: TokenKey[]) => this.#lookupBatch(keys),
       concurrency: deps.trail.lanes,
+      maxBatch: 100,
+    });
+    this.#reads = new NaturalBatcher({
+      run: (reads: TokenRead[]) => this.#readBatch(reads),
+      concurrency: STATEMENTS_IN_FLIGHT,
       maxBatch: 100,
     });
   }
@@ -374,6 +395,46 @@ export class TokenService {
     return items.map((k) => ({ ok: true as const, value: found.get(`${k.merchantId}|${k.key}`) }));
   }
 
+  /**
+   * Reads by id that arrive together: one statement selects the rows and, if every token was found,
+   * inserts every read's audit record with them (one round trip, one commit). If any was missing, that
+   * insert inserted nothing, and the records go in a second statement with each read's true outcome.
+   */
+  async #readBatch(reads: TokenRead[]): Promise<Settled<TokenRow>[]> {
+    const sql = this.#sql;
+    const keys = new Map(reads.map((r) => [`${r.ctx.merchantId}|${r.id}`, r]));
+    const merchants = [...keys.values()].map((r) => r.ctx.merchantId);
+    const ids = [...keys.values()].map((r) => r.id);
+    return this.#trail.withLane(async (audit) => {
+      const read = (r: TokenRead, failure?: string) =>
+        this.#event(r.ctx, 'token.read', { type: 'token', id: r.id }, failure);
+      const rows = await sql<(TokenRow & { audited: number })[]>`
+        with t as (
+          select ${sql.unsafe(viewColumns)} from vault.tokens
+          where (merchant_id, id) in (select * from unnest(${merchants}::text[], ${ids}::text[]))
+            and (expires_at is null or expires_at > now())),
+        a as (${audit.fragmentIf(
+          sql,
+          reads.map((r) => read(r)),
+          sql`(select count(*) from t) = ${keys.size}`,
+        )})
+        select t.*, (select count(*) from a)::int as audited from t`;
+      const found = new Map(rows.map((row) => [`${row.merchant_id}|${row.id}`, row]));
+      if (rows.length !== keys.size || rows[0]?.audited !== reads.length) {
+        audit.discard();
+        const missing = (r: TokenRead) => !found.has(`${r.ctx.merchantId}|${r.id}`);
+        await audit.insert(
+          sql,
+          reads.map((r) => read(r, missing(r) ? 'token_not_found' : undefined)),
+        );
+      }
+      return reads.map((r): Settled<TokenRow> => {
+        const row = found.get(`${r.ctx.merchantId}|${r.id}`);
+        return row ? { ok: true, value: row } : { ok: false, error: new CardholdError('token_not_found') };
+      });
+    });
+  }
+
   async #insertBatch(items: PreparedCard[]): Promise<Settled<TokenizeResult>[]> {
     const alone = (item: PreparedCard) =>
       this.#trail
@@ -464,6 +525,7 @@ export class TokenService {
   /** A masked read; recorded (found or not) before anything is returned. */
   async get(ctx: AccessContext, idOrAlias: string): Promise<TokenView> {
     await this.#notFrozen(ctx, 'token.read', { type: 'token', id: idOrAlias });
+    if (idOrAlias.startsWith('tok_')) return toView(await this.#reads.submit({ ctx, id: idOrAlias }));
     const { merchantId } = ctx;
     const resource = { type: 'token', id: idOrAlias };
     const row = await this.#lookups.submit({ merchantId, key: idOrAlias });

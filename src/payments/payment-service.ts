@@ -3,6 +3,7 @@ import type { Authorized, CardSummary, Connector, ConnectorResult } from '../acq
 import type { Router } from '../acquirers/routing.ts';
 import { CardholdError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
+import { NaturalBatcher, type Settled } from '../shared/natural-batcher.ts';
 import { findPans } from '../shared/pan-detect.ts';
 import { newId } from '../vault/identifiers.ts';
 import { checkAmount, currencyCode } from './currencies.ts';
@@ -30,7 +31,7 @@ export interface PaymentContext {
  */
 export type EventSink = (
   tx: Sql,
-  event: { merchantId: string; type: string; data: Record<string, unknown> },
+  events: { merchantId: string; type: string; data: Record<string, unknown> }[],
 ) => Promise<unknown>;
 
 export interface CreateParams {
@@ -89,6 +90,8 @@ export class PaymentService {
   readonly #router: Router;
   readonly #events: EventSink;
   readonly #logger: Logger;
+  readonly #answers: NaturalBatcher<Answer, PaymentRow>;
+  readonly #starts: NaturalBatcher<Start, StartedRow>;
 
   constructor(deps: { sql: Sql; vault: VaultClient; router: Router; events: EventSink; logger: Logger }) {
     this.#sql = deps.sql;
@@ -96,6 +99,18 @@ export class PaymentService {
     this.#router = deps.router;
     this.#events = deps.events;
     this.#logger = deps.logger;
+    // Approvals and declines that arrive together are recorded in one transaction (see #answerBatch).
+    this.#answers = new NaturalBatcher({
+      run: (answers: Answer[]) => this.#answerBatch(answers),
+      concurrency: 1,
+      maxBatch: 100,
+    });
+    // New payments confirmed at once that arrive together are written in one statement (#startBatch).
+    this.#starts = new NaturalBatcher({
+      run: (starts: Start[]) => this.#startBatch(starts),
+      concurrency: 1,
+      maxBatch: 100,
+    });
   }
 
   async create(ctx: PaymentContext, params: CreateParams): Promise<PaymentView> {
@@ -228,19 +243,60 @@ export class PaymentService {
     const captureMethod = params.captureMethod ?? 'automatic';
     const attemptId = newId('pa');
     const card = route.card;
-    const rows = await this.#sql<StartedRow[]>`
-      with p as (
-        insert into payments.payment_intents
-          (id, merchant_id, amount, currency, status, capture_method, payment_method, cvv_slot, card_brand,
-           card_last4, description, metadata)
-        values (${newId('pi')}, ${ctx.merchantId}, ${params.amount}, ${currency}, 'processing', ${captureMethod},
-          ${params.paymentMethod}, ${params.cvvSlot ?? null}, ${card?.brand ?? null}, ${card?.last4 ?? null},
-          ${params.description ?? null}, ${this.#sql.json(params.metadata ?? {})})
-        returning *),
-      a as (${this.#authorizeAttempt(attemptId, route.first.name, captureMethod)})
-      select p.*, a.created_at as attempt_created_at from p, a`;
-    const started = splitStarted(rows[0] as StartedRow, attemptId, route.first.name, captureMethod);
+    const row = await this.#starts.submit({
+      paymentId: newId('pi'),
+      attemptId,
+      merchantId: ctx.merchantId,
+      amount: String(params.amount),
+      currency,
+      captureMethod,
+      paymentMethod: params.paymentMethod,
+      cvvSlot: params.cvvSlot ?? null,
+      cardBrand: card?.brand ?? null,
+      cardLast4: card?.last4 ?? null,
+      description: params.description ?? null,
+      metadata: JSON.stringify(params.metadata ?? {}),
+      connector: route.first.name,
+    });
+    const started = splitStarted(row, attemptId, route.first.name, captureMethod);
     return this.#authorize(ctx, started.payment, started.attempt, route.connectors, 'requires_confirmation');
+  }
+
+  /**
+   * New payments with their first attempts, straight into processing: one statement for all that
+   * arrive together (each column one array). If it fails, each is written on its own, so a bad one
+   * fails alone.
+   */
+  async #startBatch(starts: Start[]): Promise<Settled<StartedRow>[]> {
+    const sql = this.#sql;
+    // Prepared (unlike #answerBatch's updates): it only inserts, so no cached plan scans a table, and
+    // planning it afresh measured slower (1,540 against 1,177 authorizations/s).
+    const insert = (batch: Start[]) =>
+      sql.unsafe<(StartedRow & { attempt_id: string })[]>(
+        START_PAYMENTS,
+        START_COLUMNS.map((name) => batch.map((start) => start[name])),
+        { prepare: true },
+      );
+    const settle = (rows: (StartedRow & { attempt_id: string })[], batch: Start[]) => {
+      const byId = new Map(rows.map(({ attempt_id: _, ...row }) => [row.id, row as StartedRow]));
+      return batch.map((s): Settled<StartedRow> => {
+        const row = byId.get(s.paymentId);
+        return row ? { ok: true, value: row } : { ok: false, error: new Error('payment not written') };
+      });
+    };
+    try {
+      return settle(await insert(starts), starts);
+    } catch (error) {
+      if (starts.length === 1) return [{ ok: false, error }];
+      return Promise.all(
+        starts.map((one) =>
+          insert([one]).then(
+            (rows) => settle(rows, [one])[0] as Settled<StartedRow>,
+            (error: unknown) => ({ ok: false as const, error }),
+          ),
+        ),
+      );
+    }
   }
 
   /** The first authorization attempt of the payment in CTE `p`, inserted in the same statement. */
@@ -351,7 +407,99 @@ export class PaymentService {
     result: ConnectorResult<Authorized>,
     before: PaymentStatus = 'requires_confirmation',
   ): Promise<PaymentView> {
-    const payment = await this.#sql.begin(async (tx) => {
+    const payment =
+      result.kind === 'succeeded' || result.kind === 'declined'
+        ? await this.#answers.submit({ attempt, result })
+        : await this.#applyOne(attempt, result, before);
+    if (result.kind === 'declined') {
+      throw new CardholdError('card_declined', {
+        extensions: { decline_code: result.code, payment_intent: payment.id },
+      });
+    }
+    if (result.kind === 'failed') throw new CardholdError('processor_unavailable');
+    return paymentView(payment);
+  }
+
+  /**
+   * Approvals and declines that arrive together: one transaction updates all their attempts (one
+   * statement) and payments (one statement, pipelined with the first) and writes all their events. If it
+   * fails, nothing of it committed, and each answer is recorded on its own, so one bad row fails alone.
+   */
+  async #answerBatch(answers: Answer[]): Promise<Settled<PaymentRow>[]> {
+    if (answers.length === 1) return [await this.#answerAlone(answers[0] as Answer)];
+    try {
+      const byPayment = await this.#sql.begin(async (tx) => {
+        const db = tx as unknown as Sql;
+        const changes = answers.map(answerChanges);
+        const column = <T>(pick: (c: AnswerChanges) => T) => changes.map(pick);
+        // Unprepared, so planned afresh for each batch: a plan cached while the tables were small
+        // scans them whole (measured: 2.5 ms a batch at 20k payments, against an index lookup per row).
+        const fresh = { prepare: false };
+        const [, updated] = await Promise.all([
+          db.unsafe(
+            FINISH_ATTEMPTS,
+            [
+              column((c) => c.attemptId),
+              column((c) => c.attemptStatus),
+              column((c) => c.reference),
+              column((c) => c.declineCode),
+            ],
+            fresh,
+          ),
+          db.unsafe<PaymentRow[]>(
+            ANSWER_PAYMENTS,
+            [
+              column((c) => c.paymentId),
+              column((c) => c.status),
+              column((c) => c.amountReceived),
+              column((c) => c.capturable),
+              column((c) => c.connector),
+              column((c) => c.reference),
+              column((c) => c.cardBrand),
+              column((c) => c.cardLast4),
+              column((c) => c.lastError),
+            ],
+            fresh,
+          ),
+        ]);
+        const rows = new Map(updated.map((row) => [row.id, row]));
+        if (rows.size !== answers.length) throw new Error('a payment of the batch was not updated');
+        await this.#events(
+          db,
+          answers.map(({ attempt, result }) => {
+            const payment = rows.get(attempt.payment_id) as PaymentRow;
+            return {
+              merchantId: payment.merchant_id,
+              type: result.kind === 'declined' ? 'payment_intent.payment_failed' : capturableEvent(payment),
+              data: paymentView(payment),
+            };
+          }),
+        );
+        return rows;
+      });
+      return answers.map(({ attempt }) => ({
+        ok: true as const,
+        value: byPayment.get(attempt.payment_id) as PaymentRow,
+      }));
+    } catch {
+      return Promise.all(answers.map((answer) => this.#answerAlone(answer)));
+    }
+  }
+
+  #answerAlone(answer: Answer): Promise<Settled<PaymentRow>> {
+    return this.#applyOne(answer.attempt, answer.result).then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+  }
+
+  /** One answer in its own transaction: the fallback of a batch, and failures and unknown outcomes. */
+  async #applyOne(
+    attempt: AttemptRow,
+    result: ConnectorResult<Authorized>,
+    before: PaymentStatus = 'requires_confirmation',
+  ): Promise<PaymentRow> {
+    return this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
       switch (result.kind) {
         case 'succeeded': {
@@ -375,12 +523,7 @@ export class PaymentService {
         }
         case 'declined': {
           const finished = this.#finishAttempt(db, attempt.id, 'declined', { declineCode: result.code });
-          const error: PaymentError = {
-            type: 'card_error',
-            code: 'card_declined',
-            decline_code: result.code,
-            message: 'The card was declined',
-          };
+          const error = declineError(result.code);
           const [, updated] = await Promise.all([
             finished,
             db<PaymentRow[]>`
@@ -413,13 +556,6 @@ export class PaymentService {
         }
       }
     });
-    if (result.kind === 'declined') {
-      throw new CardholdError('card_declined', {
-        extensions: { decline_code: result.code, payment_intent: payment.id },
-      });
-    }
-    if (result.kind === 'failed') throw new CardholdError('processor_unavailable');
-    return paymentView(payment);
   }
 
   async capture(
@@ -660,11 +796,13 @@ export class PaymentService {
           failure_reason = ${succeeded ? null : result.code}, updated_at = now()
         where id = ${attempt.refund_id} returning *`;
       const refund = rows[0] as RefundRow;
-      await this.#events(db, {
-        merchantId: refund.merchant_id,
-        type: succeeded ? 'refund.created' : 'refund.failed',
-        data: refundView(refund),
-      });
+      await this.#events(db, [
+        {
+          merchantId: refund.merchant_id,
+          type: succeeded ? 'refund.created' : 'refund.failed',
+          data: refundView(refund),
+        },
+      ]);
       return refund;
     });
     if (result.kind === 'failed') throw new CardholdError('processor_unavailable');
@@ -782,17 +920,160 @@ export class PaymentService {
 
   /** After an authorization or capture: succeeded, or still (partly) capturable. */
   async #emitCapturable(db: Sql, payment: PaymentRow): Promise<PaymentRow> {
-    const type =
-      payment.status === 'succeeded'
-        ? 'payment_intent.succeeded'
-        : 'payment_intent.amount_capturable_updated';
-    await this.#emit(db, payment, type);
+    await this.#emit(db, payment, capturableEvent(payment));
     return payment;
   }
 
   #emit(db: Sql, payment: PaymentRow, type: string): Promise<unknown> {
-    return this.#events(db, { merchantId: payment.merchant_id, type, data: paymentView(payment) });
+    return this.#events(db, [{ merchantId: payment.merchant_id, type, data: paymentView(payment) }]);
   }
+}
+
+/** A new payment confirmed at once, with its first attempt's id and connector (text, for #startBatch). */
+interface Start {
+  paymentId: string;
+  attemptId: string;
+  merchantId: string;
+  amount: string;
+  currency: string;
+  captureMethod: 'automatic' | 'manual';
+  paymentMethod: string;
+  cvvSlot: string | null;
+  cardBrand: string | null;
+  cardLast4: string | null;
+  description: string | null;
+  /** JSON text. */
+  metadata: string;
+  connector: string;
+}
+
+/** #startBatch's parameters, one text array each, in this order. */
+const START_COLUMNS = [
+  'paymentId',
+  'attemptId',
+  'merchantId',
+  'amount',
+  'currency',
+  'captureMethod',
+  'paymentMethod',
+  'cvvSlot',
+  'cardBrand',
+  'cardLast4',
+  'description',
+  'metadata',
+  'connector',
+] as const satisfies readonly (keyof Start)[];
+
+/** New payments straight into processing, each with its first authorization attempt. */
+const START_PAYMENTS = `
+  with x as (
+    select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+      $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+      as x(id, attempt_id, merchant_id, amount, currency, capture_method, payment_method, cvv_slot,
+        card_brand, card_last4, description, metadata, connector)),
+  p as (
+    insert into payments.payment_intents
+      (id, merchant_id, amount, currency, status, capture_method, payment_method, cvv_slot, card_brand,
+       card_last4, description, metadata)
+    select id, merchant_id, amount::bigint, currency, 'processing', capture_method, payment_method, cvv_slot,
+      card_brand, card_last4, description, metadata::jsonb
+    from x
+    returning *),
+  a as (
+    insert into payments.attempts (id, payment_id, merchant_id, kind, connector, amount, capture, status)
+    select x.attempt_id, p.id, p.merchant_id, 'authorize', x.connector, p.amount,
+      x.capture_method = 'automatic', 'sent'
+    from p join x on x.id = p.id
+    returning id, payment_id, created_at)
+  select p.*, a.created_at as attempt_created_at, a.id as attempt_id from p join a on a.payment_id = p.id`;
+
+/** #answerBatch's attempts: id, status, processor reference, decline code (one text array each). */
+const FINISH_ATTEMPTS = `
+  update payments.attempts a set status = x.status,
+    connector_reference = coalesce(x.reference, a.connector_reference),
+    decline_code = x.decline_code, error_code = null, updated_at = now()
+  from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as x(id, status, reference, decline_code)
+  where a.id = x.id`;
+
+/** #answerBatch's payments: the columns of AnswerChanges, in the order of its parameters. */
+const ANSWER_PAYMENTS = `
+  update payments.payment_intents p set status = x.status,
+    amount_received = coalesce(x.amount_received::bigint, p.amount_received),
+    amount_capturable = case when x.capturable = 'all' then p.amount
+      when x.capturable = 'none' then 0 else p.amount_capturable end,
+    connector = x.connector, connector_payment_id = coalesce(x.processor_id, p.connector_payment_id),
+    card_brand = coalesce(x.card_brand, p.card_brand), card_last4 = coalesce(x.card_last4, p.card_last4),
+    last_error = coalesce(x.last_error::jsonb, p.last_error), cvv_slot = null, updated_at = now()
+  from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+    $9::text[])
+    as x(id, status, amount_received, capturable, connector, processor_id, card_brand, card_last4, last_error)
+  where p.id = x.id
+  returning p.*`;
+
+/** An authorization's definitive answer, to record on its attempt and payment. */
+interface Answer {
+  attempt: AttemptRow;
+  result: Extract<ConnectorResult<Authorized>, { kind: 'succeeded' | 'declined' }>;
+}
+
+/** What an answer changes, as the columns of #answerBatch's statements (text, as postgres.js sends arrays). */
+interface AnswerChanges {
+  attemptId: string;
+  attemptStatus: 'succeeded' | 'declined';
+  reference: string | null;
+  declineCode: string | null;
+  paymentId: string;
+  status: PaymentStatus;
+  amountReceived: string | null;
+  /** The capturable amount after: all of it, none, or unchanged (`keep`). */
+  capturable: 'all' | 'none' | 'keep';
+  connector: string;
+  cardBrand: string | null;
+  cardLast4: string | null;
+  lastError: string | null;
+}
+
+/** The same changes the one-at-a-time path makes (#applyOne), for one answer of a batch. */
+function answerChanges({ attempt, result }: Answer): AnswerChanges {
+  const common = { attemptId: attempt.id, paymentId: attempt.payment_id, connector: attempt.connector };
+  if (result.kind === 'succeeded') {
+    const captured = result.value.capturedAmount;
+    return {
+      ...common,
+      attemptStatus: 'succeeded',
+      reference: result.value.processorId,
+      declineCode: null,
+      status: captured > 0 ? 'succeeded' : 'requires_capture',
+      amountReceived: String(captured),
+      capturable: captured > 0 ? 'none' : 'all',
+      cardBrand: result.value.card?.brand ?? null,
+      cardLast4: result.value.card?.last4 ?? null,
+      lastError: null,
+    };
+  }
+  return {
+    ...common,
+    attemptStatus: 'declined',
+    reference: null,
+    declineCode: result.code,
+    status: 'requires_payment_method',
+    amountReceived: null,
+    capturable: 'keep',
+    cardBrand: result.card?.brand ?? null,
+    cardLast4: result.card?.last4 ?? null,
+    lastError: JSON.stringify(declineError(result.code)),
+  };
+}
+
+/** The payment's error after a decline, in Stripe's shape. */
+function declineError(code: string): PaymentError {
+  return { type: 'card_error', code: 'card_declined', decline_code: code, message: 'The card was declined' };
+}
+
+function capturableEvent(payment: PaymentRow): string {
+  return payment.status === 'succeeded'
+    ? 'payment_intent.succeeded'
+    : 'payment_intent.amount_capturable_updated';
 }
 
 /** A payment row with its first attempt's creation time, as the starting statements return it. */

@@ -493,6 +493,95 @@ for (const backend of backends()) {
       assert.equal(bad.json.field, 'status');
     });
 
+    test('concurrent authorizations share statements: each payment, attempt and event is its own', async () => {
+      // Approvals (captured at once and manual) and declines, created and confirmed together, so that
+      // their starts and answers are written in shared statements (#startBatch, #answerBatch).
+      const cards: Array<{ pan: string; decline: string | null; capture: 'automatic' | 'manual' }> = [];
+      for (let i = 0; i < 24; i++) {
+        const [card, code] = acquirerDeclines[i % acquirerDeclines.length] as [
+          keyof typeof acquirerTestCards,
+          string,
+        ];
+        cards.push(
+          i % 3 === 2
+            ? { pan: acquirerTestCards[card], decline: code, capture: 'automatic' }
+            : { pan: acquirerTestCards.approve, decline: null, capture: i % 2 ? 'manual' : 'automatic' },
+        );
+      }
+      const tokens = await Promise.all(cards.map((c) => tokenize(c.pan, { cvv: false })));
+      const answers = await Promise.all(
+        cards.map((c, i) =>
+          pay({
+            amount: 1000 + i,
+            currency: 'usd',
+            payment_method: tokens[i]?.token,
+            capture_method: c.capture,
+            confirm: true,
+            metadata: { order: `batch-${i}` },
+          }),
+        ),
+      );
+      const ids: string[] = [];
+      for (const [i, c] of cards.entries()) {
+        const r = answers[i] as { status: number; json: Payment; text: string };
+        if (c.decline) {
+          assert.equal(r.status, 402, r.text);
+          assert.equal(r.json.error?.decline_code, c.decline);
+          ids.push((r.json as unknown as { payment_intent: string }).payment_intent);
+        } else {
+          assert.equal(r.status, 200, r.text);
+          assert.equal(r.json.amount, 1000 + i);
+          assert.equal(r.json.status, c.capture === 'manual' ? 'requires_capture' : 'succeeded');
+          assert.equal(r.json.amount_received, c.capture === 'manual' ? 0 : 1000 + i);
+          assert.equal(r.json.amount_capturable, c.capture === 'manual' ? 1000 + i : 0);
+          ids.push(r.json.id);
+        }
+      }
+      assert.equal(new Set(ids).size, cards.length, 'one payment each');
+      const rows = await t.adminSql<
+        { id: string; status: string; amount: string; metadata: { order: string }; last_error: unknown }[]
+      >`select id, status, amount, metadata, last_error from payments.payment_intents where id in ${t.adminSql(ids)}`;
+      const attempts = await t.adminSql<
+        {
+          payment_id: string;
+          status: string;
+          decline_code: string | null;
+          amount: string;
+          capture: boolean;
+        }[]
+      >`
+        select payment_id, status, decline_code, amount, capture from payments.attempts
+        where payment_id in ${t.adminSql(ids)}`;
+      const events = await t.adminSql<{ type: string; payload: { data: { object: { id: string } } } }[]>`
+        select type, payload from webhooks.events
+        where payload->'data'->'object'->>'id' in ${t.adminSql(ids)}`;
+      for (const [i, c] of cards.entries()) {
+        const id = ids[i] as string;
+        const row = rows.find((r) => r.id === id);
+        assert.equal(Number(row?.amount), 1000 + i);
+        assert.equal(row?.metadata.order, `batch-${i}`);
+        assert.equal(
+          row?.status,
+          c.decline ? 'requires_payment_method' : c.capture === 'manual' ? 'requires_capture' : 'succeeded',
+        );
+        assert.equal(row?.last_error === null, c.decline === null);
+        const mine = attempts.filter((a) => a.payment_id === id);
+        assert.equal(mine.length, 1, 'one attempt per payment');
+        assert.equal(mine[0]?.status, c.decline ? 'declined' : 'succeeded');
+        assert.equal(mine[0]?.decline_code, c.decline);
+        assert.equal(Number(mine[0]?.amount), 1000 + i);
+        assert.equal(mine[0]?.capture, c.capture === 'automatic');
+        const types = events.filter((e) => e.payload.data.object.id === id).map((e) => e.type);
+        assert.deepEqual(types, [
+          c.decline
+            ? 'payment_intent.payment_failed'
+            : c.capture === 'manual'
+              ? 'payment_intent.amount_capturable_updated'
+              : 'payment_intent.succeeded',
+        ]);
+      }
+    });
+
     test('payment events reach the merchant’s webhook endpoint, signed, with no card data', async () => {
       const bodies: { body: string; signature: string }[] = [];
       const receiver = createHttpServer((request, response) => {

@@ -57,7 +57,7 @@ import { registerDashboardRoutes } from '../web/dashboard-routes.ts';
 import { startDemoCheckout } from '../web/demo-checkout-server.ts';
 import { registerHostedFieldsRoutes } from '../web/hosted-fields-routes.ts';
 import { type OpenWebhooks, openWebhooks } from '../webhooks/open-webhooks.ts';
-import { enqueueEvent } from '../webhooks/outbox.ts';
+import { enqueueEvents } from '../webhooks/outbox.ts';
 import { registerWebhookRoutes } from '../webhooks/routes.ts';
 import { openTlsSource, type TlsSource } from './tls.ts';
 import { version } from './version.ts';
@@ -662,7 +662,7 @@ async function startPayments(options: {
   );
   const router = new Router(connectors, parseRoutingRules(config.routingRules));
   // Payment events go to the webhook outbox in the transaction that changes the payment.
-  const events: EventSink = (tx, event) => enqueueEvent(tx, event);
+  const events: EventSink = (tx, batch) => enqueueEvents(tx, batch);
   const apiLogger = logger.child({ role: 'api' });
   const payments = new PaymentService({ sql, vault, router, events, logger: apiLogger });
   const idempotency = new Idempotency(sql);

@@ -76,11 +76,29 @@ interface TokenKey {
   key: string;
 }
 
-/** A masked read by token id, with who asks (for its audit record). */
+/** An access to one token by id, with who asks and why (for its audit record). */
 interface TokenRead {
   ctx: AccessContext;
   id: string;
+  action: 'token.read' | 'token.reveal' | 'token.forward';
+  details?: Record<string, string> | undefined;
 }
+
+/** What opening a token needs from its row. */
+interface SealedRow {
+  id: string;
+  merchant_id: string;
+  ciphertext: Buffer;
+  wrapped_dek: Buffer;
+  kek_version: number;
+  aad_version: number;
+  exp_month: number;
+  exp_year: number;
+  brand: string;
+}
+
+const sealedColumns =
+  'id, merchant_id, ciphertext, wrapped_dek, kek_version, aad_version, exp_month, exp_year, brand';
 
 interface TokenRow {
   id: string;
@@ -137,6 +155,7 @@ export class TokenService {
   readonly #inserts: NaturalBatcher<PreparedCard, TokenizeResult>;
   readonly #lookups: NaturalBatcher<TokenKey, TokenRow | undefined>;
   readonly #reads: NaturalBatcher<TokenRead, TokenRow>;
+  readonly #opens: NaturalBatcher<TokenRead, SealedRow>;
 
   constructor(deps: {
     sql: Sql;
@@ -164,7 +183,12 @@ export class TokenService {
       maxBatch: 100,
     });
     this.#reads = new NaturalBatcher({
-      run: (reads: TokenRead[]) => this.#readBatch(reads),
+      run: (reads: TokenRead[]) => this.#recordedSelect<TokenRow>(reads, viewColumns),
+      concurrency: STATEMENTS_IN_FLIGHT,
+      maxBatch: 100,
+    });
+    this.#opens = new NaturalBatcher({
+      run: (reads: TokenRead[]) => this.#recordedSelect<SealedRow>(reads, sealedColumns),
       concurrency: STATEMENTS_IN_FLIGHT,
       maxBatch: 100,
     });
@@ -396,41 +420,47 @@ export class TokenService {
   }
 
   /**
-   * Reads by id that arrive together: one statement selects the rows and, if every token was found,
-   * inserts every read's audit record with them (one round trip, one commit). If any was missing, that
-   * insert inserted nothing, and the records go in a second statement with each read's true outcome.
+   * Accesses by id that arrive together (masked reads; forwards and reveals): one statement selects the
+   * rows and, if every token was found, inserts every access's audit record with them (one round trip,
+   * one commit). If any was missing, that insert inserted nothing, and the records go in a second
+   * statement with each access's true outcome. Nothing is returned before its record has committed.
    */
-  async #readBatch(reads: TokenRead[]): Promise<Settled<TokenRow>[]> {
+  async #recordedSelect<R extends { id: string; merchant_id?: string }>(
+    reads: TokenRead[],
+    columns: string,
+  ): Promise<Settled<R>[]> {
     const sql = this.#sql;
     const keys = new Map(reads.map((r) => [`${r.ctx.merchantId}|${r.id}`, r]));
     const merchants = [...keys.values()].map((r) => r.ctx.merchantId);
     const ids = [...keys.values()].map((r) => r.id);
     return this.#trail.withLane(async (audit) => {
-      const read = (r: TokenRead, failure?: string) =>
-        this.#event(r.ctx, 'token.read', { type: 'token', id: r.id }, failure);
-      const rows = await sql<(TokenRow & { audited: number })[]>`
+      const event = (r: TokenRead, failure?: string) =>
+        this.#event(r.ctx, r.action, { type: 'token', id: r.id }, failure, failure ? undefined : r.details);
+      const rows = await sql<(R & { audited: number })[]>`
         with t as (
-          select ${sql.unsafe(viewColumns)} from vault.tokens
+          select ${sql.unsafe(columns)} from vault.tokens
           where (merchant_id, id) in (select * from unnest(${merchants}::text[], ${ids}::text[]))
             and (expires_at is null or expires_at > now())),
         a as (${audit.fragmentIf(
           sql,
-          reads.map((r) => read(r)),
+          reads.map((r) => event(r)),
           sql`(select count(*) from t) = ${keys.size}`,
         )})
         select t.*, (select count(*) from a)::int as audited from t`;
-      const found = new Map(rows.map((row) => [`${row.merchant_id}|${row.id}`, row]));
+      const found = new Map(rows.map(({ audited: _, ...row }) => [`${row.merchant_id}|${row.id}`, row]));
       if (rows.length !== keys.size || rows[0]?.audited !== reads.length) {
         audit.discard();
         const missing = (r: TokenRead) => !found.has(`${r.ctx.merchantId}|${r.id}`);
         await audit.insert(
           sql,
-          reads.map((r) => read(r, missing(r) ? 'token_not_found' : undefined)),
+          reads.map((r) => event(r, missing(r) ? 'token_not_found' : undefined)),
         );
       }
-      return reads.map((r): Settled<TokenRow> => {
+      return reads.map((r): Settled<R> => {
         const row = found.get(`${r.ctx.merchantId}|${r.id}`);
-        return row ? { ok: true, value: row } : { ok: false, error: new CardholdError('token_not_found') };
+        return row
+          ? { ok: true, value: row as unknown as R }
+          : { ok: false, error: new CardholdError('token_not_found') };
       });
     });
   }
@@ -525,7 +555,9 @@ export class TokenService {
   /** A masked read; recorded (found or not) before anything is returned. */
   async get(ctx: AccessContext, idOrAlias: string): Promise<TokenView> {
     await this.#notFrozen(ctx, 'token.read', { type: 'token', id: idOrAlias });
-    if (idOrAlias.startsWith('tok_')) return toView(await this.#reads.submit({ ctx, id: idOrAlias }));
+    if (idOrAlias.startsWith('tok_')) {
+      return toView(await this.#reads.submit({ ctx, id: idOrAlias, action: 'token.read' }));
+    }
     const { merchantId } = ctx;
     const resource = { type: 'token', id: idOrAlias };
     const row = await this.#lookups.submit({ merchantId, key: idOrAlias });
@@ -605,38 +637,23 @@ export class TokenService {
   ): Promise<RevealedCard> {
     // A frozen merchant's cards go nowhere: neither to a person nor to a processor.
     await this.#notFrozen(ctx, action, { type: 'token', id: tokenId });
-    const resource = { type: 'token', id: tokenId };
+    // Fail closed: the access is on record (found or not) before the card is opened; a card that
+    // leaves without a record does not leave.
+    const row = await this.#opens.submit({ ctx, id: tokenId, action, details });
     try {
-      const card = await this.#open(ctx.merchantId, tokenId);
-      // Fail closed: a card that leaves without a record does not leave.
-      await this.#trail.record(this.#event(ctx, action, resource, undefined, details));
-      return card;
+      return await this.#decrypt(ctx.merchantId, row);
     } catch (error) {
-      return this.#failed(ctx, action, resource, error);
+      // Recorded as granted, then it could not be opened (integrity): that failure is recorded too.
+      return this.#failed(ctx, action, { type: 'token', id: tokenId }, error);
     }
   }
 
-  async #open(merchantId: string, tokenId: string): Promise<RevealedCard> {
-    const rows = await this.#sql<
-      {
-        ciphertext: Buffer;
-        wrapped_dek: Buffer;
-        kek_version: number;
-        aad_version: number;
-        exp_month: number;
-        exp_year: number;
-        brand: string;
-      }[]
-    >`
-      select ciphertext, wrapped_dek, kek_version, aad_version, exp_month, exp_year, brand from vault.tokens
-      where merchant_id = ${merchantId} and id = ${tokenId} and (expires_at is null or expires_at > now())`;
-    const row = rows[0];
-    if (!row) throw new CardholdError('token_not_found');
+  async #decrypt(merchantId: string, row: SealedRow): Promise<RevealedCard> {
     const kek = await this.#keys.version(merchantId, 'pan', row.kek_version);
     const plain = openRecord(
       kek,
       { ciphertext: row.ciphertext, wrappedDataKey: row.wrapped_dek },
-      panAad(merchantId, tokenId, row.aad_version),
+      panAad(merchantId, row.id, row.aad_version),
     );
     try {
       const parsed = JSON.parse(plain.toString('utf8')) as { pan: string; name: string | null };

@@ -34,46 +34,78 @@ export async function enqueueEvent(
   event: NewEvent,
   options: { now?: Date } = {},
 ): Promise<{ id: string }> {
-  if (!EVENT_TYPE.test(event.type) || event.type.length > 100) {
-    throw new TypeError('An event type is lowercase words joined by dots, e.g. payment_intent.succeeded');
-  }
+  const [written] = await enqueueEvents(tx, [event], options);
+  return written as { id: string };
+}
+
+/**
+ * Several events in one go (payments answered together): one INSERT for the events, one SELECT for the
+ * endpoints that want them and one INSERT for the deliveries, whatever their number.
+ */
+export async function enqueueEvents(
+  tx: Sql,
+  events: NewEvent[],
+  options: { now?: Date } = {},
+): Promise<{ id: string }[]> {
+  if (events.length === 0) return [];
   const now = options.now ?? new Date();
-  const environment = await merchantEnvironment(tx, event.merchantId);
-  const id = newWebhookId('evt');
-  const payload: EventPayload = {
-    id,
-    object: 'event',
-    type: event.type,
-    created: Math.floor(now.getTime() / 1000),
-    livemode: environment === 'live',
-    data: { object: event.data },
-  };
-  const text = JSON.stringify(payload);
-  if (findPans(text).length > 0) throw new CardholdError('webhook_payload_rejected');
+  const rows: {
+    id: string;
+    merchant_id: string;
+    type: string;
+    payload: ReturnType<Sql['json']>;
+    created_at: Date;
+  }[] = [];
+  for (const event of events) {
+    if (!EVENT_TYPE.test(event.type) || event.type.length > 100) {
+      throw new TypeError('An event type is lowercase words joined by dots, e.g. payment_intent.succeeded');
+    }
+    const environment = await merchantEnvironment(tx, event.merchantId);
+    const id = newWebhookId('evt');
+    const payload: EventPayload = {
+      id,
+      object: 'event',
+      type: event.type,
+      created: Math.floor(now.getTime() / 1000),
+      livemode: environment === 'live',
+      data: { object: event.data },
+    };
+    if (findPans(JSON.stringify(payload)).length > 0) throw new CardholdError('webhook_payload_rejected');
+    rows.push({
+      id,
+      merchant_id: event.merchantId,
+      type: event.type,
+      payload: tx.json(payload as never),
+      created_at: now,
+    });
+  }
+  const merchants = [...new Set(events.map((e) => e.merchantId))];
   // Sent together on the transaction's connection (postgres.js pipelines them): one round trip.
   const [, endpoints] = await Promise.all([
-    tx`
-      insert into webhooks.events (id, merchant_id, type, payload, created_at)
-      values (${id}, ${event.merchantId}, ${event.type}, ${tx.json(payload as never)}, ${now})`,
-    tx<{ id: string }[]>`
-      select id from webhooks.endpoints
-      where merchant_id = ${event.merchantId} and disabled_at is null
-        and enabled_events && array[${event.type}, '*']::text[]`,
+    tx`insert into webhooks.events ${tx(rows)}`,
+    tx<{ id: string; merchant_id: string; enabled_events: string[] }[]>`
+      select id, merchant_id, enabled_events from webhooks.endpoints
+      where merchant_id in ${tx(merchants)} and disabled_at is null`,
   ]);
-  if (endpoints.length > 0) {
-    const rows = endpoints.map((endpoint) => ({
-      id: newWebhookId('whd'),
-      event_id: id,
-      endpoint_id: endpoint.id,
-      merchant_id: event.merchantId,
-      status: 'pending',
-      next_attempt_at: now,
-      created_at: now,
-      updated_at: now,
-    }));
-    await tx`insert into webhooks.deliveries ${tx(rows)}`;
+  const deliveries = [];
+  for (const row of rows) {
+    for (const endpoint of endpoints) {
+      if (endpoint.merchant_id !== row.merchant_id) continue;
+      if (!endpoint.enabled_events.includes(row.type) && !endpoint.enabled_events.includes('*')) continue;
+      deliveries.push({
+        id: newWebhookId('whd'),
+        event_id: row.id,
+        endpoint_id: endpoint.id,
+        merchant_id: row.merchant_id,
+        status: 'pending',
+        next_attempt_at: now,
+        created_at: now,
+        updated_at: now,
+      });
+    }
   }
-  return { id };
+  if (deliveries.length > 0) await tx`insert into webhooks.deliveries ${tx(deliveries)}`;
+  return rows.map((row) => ({ id: row.id }));
 }
 
 /** A merchant's environment never changes once created: asked of the database once per process. */

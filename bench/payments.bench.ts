@@ -8,6 +8,8 @@
  *
  * BENCH_TOPOLOGY=split (the default) runs each role in its own process, as production does (and as
  * two cores can then share); BENCH_TOPOLOGY=single runs all three in one process (`cardhold start`).
+ * BENCH_ONLY=authorize|tokenize loads one side only; BENCH_PROFILE_DIR=<dir> makes each role (split)
+ * write a V8 CPU profile there. Every run also prints the CPU time per request of each process group.
  *
  * Each authorize creates a payment and confirms it in one request (confirm=true, manual capture) with a
  * token of the Stripe test card, without a CVV slot: a slot is destroyed by its approval, so a load test

@@ -195,6 +195,16 @@ for (const backend of backends()) {
       const a = await make();
       await t.adminSql`update vault.tokens set ciphertext = set_byte(ciphertext, 20, (get_byte(ciphertext, 20) + 1) % 256) where id = ${a}`;
       await assert.rejects(reveal(a), refused);
+      // The access was recorded before the card was opened, and the failure to open it after.
+      const recorded = await t.adminSql<{ outcome: string; reason: string | null }[]>`
+        select outcome, reason from audit.records where action = 'token.reveal' and resource_id = ${a} order by seq`;
+      assert.deepEqual(
+        recorded.map((r) => [r.outcome, r.reason]),
+        [
+          ['success', null],
+          ['failure', 'token_integrity_failed'],
+        ],
+      );
 
       const b = await make();
       await t.adminSql`update vault.tokens set wrapped_dek = set_byte(wrapped_dek, 30, (get_byte(wrapped_dek, 30) + 1) % 256) where id = ${b}`;

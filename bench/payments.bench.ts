@@ -24,6 +24,7 @@ import path from 'node:path';
 import autocannon, { type Result } from 'autocannon';
 import postgres from 'postgres';
 import { Agent, fetch } from 'undici';
+import { developmentLogins } from '../src/platform/platform.ts';
 import { backends, startTestPlatform } from '../test/harness.ts';
 import { type Classifier, cpuPerRequest, cpuSnapshot, formatCpu } from './cpu-time.ts';
 
@@ -154,6 +155,7 @@ async function split(): Promise<Target> {
     }
     await rm(dataDir, { recursive: true, force: true });
     await root.unsafe(`drop database if exists ${database} with (force)`);
+    for (const login of developmentLogins(database)) await root.unsafe(`drop role if exists ${login}`);
     await root.end();
   };
   try {

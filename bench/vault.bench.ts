@@ -30,7 +30,7 @@ import Fastify from 'fastify';
 import pino from 'pino';
 import postgres from 'postgres';
 import { loadConfig } from '../src/config/config.ts';
-import { type RunningPlatform, startPlatform } from '../src/platform/platform.ts';
+import { developmentLogins, type RunningPlatform, startPlatform } from '../src/platform/platform.ts';
 import { createLogger, type Logger } from '../src/shared/logger.ts';
 import type { Sql } from '../src/storage/database.ts';
 import { type Credentials, connectAs, type DatabaseTarget } from '../src/storage/database-target.ts';
@@ -130,11 +130,6 @@ async function expectStatus(
   const res = await response;
   if (res.status !== status) throw new Error(`${what}: expected ${status}, got ${res.status}: ${res.body}`);
   return JSON.parse(res.body) as Record<string, unknown>;
-}
-
-function loginPrefix(database: string): string {
-  // Mirrors the platform's naming of development runtime logins (src/platform/platform.ts).
-  return `ch_${database.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 40);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -400,8 +395,7 @@ async function main(): Promise<number> {
           try {
             await sql.unsafe(`drop database if exists ${database} with (force)`);
             // The platform minted one login per role for this database; they are cluster-wide.
-            for (const role of ['vault', 'api'])
-              await sql.unsafe(`drop role if exists ${loginPrefix(database)}_${role}`);
+            for (const login of developmentLogins(database)) await sql.unsafe(`drop role if exists ${login}`);
           } finally {
             await sql.end({ timeout: 5 });
           }

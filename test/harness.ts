@@ -11,7 +11,7 @@ import { Agent, type Dispatcher, fetch } from 'undici';
 import type { AccessContext } from '../src/audit/events.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { type LocalCa, openLocalCa, type ServiceRole } from '../src/keys/local-ca.ts';
-import { type RunningPlatform, startPlatform } from '../src/platform/platform.ts';
+import { developmentLogins, type RunningPlatform, startPlatform } from '../src/platform/platform.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { connectAs } from '../src/storage/database-target.ts';
 
@@ -219,6 +219,8 @@ export async function startTestPlatform(
     dropDatabase = async () => {
       const again = postgres(baseUrl, { max: 1, onnotice: () => {} });
       await again.unsafe(`drop database if exists ${databaseName} with (force)`);
+      for (const login of developmentLogins(databaseName as string))
+        await again.unsafe(`drop role if exists ${login}`);
       await again.end();
     };
   }

@@ -608,8 +608,17 @@ async function developmentAdminToken(file: string): Promise<string> {
 function loginPrefix(target: DatabaseTarget): string {
   const database =
     target.kind === 'socket' ? target.database : new URL(target.url).pathname.slice(1) || 'postgres';
+  return loginPrefixOf(database);
+}
+
+/** The prefix of the per-role logins the platform mints in development for `database`. */
+export function loginPrefixOf(database: string): string {
   return `ch_${database.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 40);
 }
+
+/** Those logins themselves: whoever drops a development database drops them too (they outlive it). */
+export const developmentLogins = (database: string): string[] =>
+  ['vault', 'api'].map((role) => `${loginPrefixOf(database)}_${role}`);
 
 async function closeWithin(app: AppInstance, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import postgres from 'postgres';
 import { Agent, fetch } from 'undici';
+import { developmentLogins } from '../../src/platform/platform.ts';
 import { testCards } from '../fixtures/cards.ts';
 import { dumpDatabase, futureYear } from '../harness.ts';
 import { buildTestImage, hardeningOptions, podman, podmanAvailable, runtimeOptions } from './podman.ts';
@@ -57,6 +58,7 @@ describe('the cardhold image runs the vault hardened', { skip, timeout: 600_000 
     }
     await dumpDatabase(databaseUrl, 'container-vault').catch(() => {});
     await admin.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    for (const login of developmentLogins(database)) await admin.unsafe(`DROP ROLE IF EXISTS ${login}`);
     await admin.end();
   });
 

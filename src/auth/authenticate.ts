@@ -15,7 +15,11 @@ import { publishableOriginAllowed } from './publishable-origin.ts';
  * What a route requires: one permission; `session`, any signed-in operator (their own password, MFA and
  * sign-out); or nothing at all (health, OpenAPI, public keys, sign-in).
  */
-export type RouteAccess = Permission | 'session' | 'public';
+/**
+ * What a route requires: a permission; `session`, an operator's own session (refresh, logout…);
+ * `person`, any signed-in person, operator or OIDC (who am I); or nothing (`public`).
+ */
+export type RouteAccess = Permission | 'session' | 'person' | 'public';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -117,6 +121,11 @@ export class Authorizer {
     };
     if (access === 'session') {
       if (principal.kind !== 'operator') await refuse('forbidden', 'This route is for signed-in operators');
+      request.principal = principal;
+      return;
+    }
+    if (access === 'person') {
+      if (!isPerson(principal)) await refuse('forbidden', 'This route is for signed-in people');
       request.principal = principal;
       return;
     }

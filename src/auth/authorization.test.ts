@@ -1,28 +1,25 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { URI } from 'otpauth';
 import { Agent } from 'undici';
 import { testCards } from '../../test/fixtures/cards.ts';
 import { backends, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { AUDIENCE, ISSUER, startIdentityProvider } from '../../test/identity-provider.ts';
 import { routeTable } from '../http/create-server.ts';
 import type { ServiceRole } from '../keys/local-ca.ts';
 import { openLocalCa } from '../keys/local-ca.ts';
 import { type Permission, type RoleName, roleNames, rolePermissions } from './permissions.ts';
 import { secretKeyScopes } from './scopes.ts';
 
-const ISSUER = 'https://idp.cardhold.test';
-const AUDIENCE = 'cardhold';
 const SHOP = 'https://shop.example';
 
 /**
  * What each route must require, written down independently of the code: a route the servers register
  * that is missing here, or that declares something else, fails the matrix.
  */
-const expectedAccess: Record<string, Permission | 'public' | 'session'> = {
+const expectedAccess: Record<string, Permission | 'public' | 'session' | 'person'> = {
   'api GET /.well-known/jwks.json': 'public',
+  'api GET /v1/auth/whoami': 'person',
   'api POST /v1/auth/login': 'public',
   'api POST /v1/auth/mfa': 'public',
   'api POST /v1/auth/refresh': 'session',
@@ -109,7 +106,7 @@ function expectedFor(
   role: ServiceRole,
   method: string,
   url: string,
-): Permission | 'public' | 'session' | undefined {
+): Permission | 'public' | 'session' | 'person' | undefined {
   if (url.startsWith('/docs')) return 'public';
   const key = `${role} ${method === 'HEAD' ? 'GET' : method} ${url}`;
   return expectedAccess[key];
@@ -157,40 +154,6 @@ async function operatorSession(t: TestPlatform): Promise<string> {
   return session.json.token;
 }
 
-/** A local identity provider: an EdDSA key, its JWKS on loopback, and a minting function. */
-async function startIdentityProvider() {
-  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-  const jwk: JWK = { ...(await exportJWK(publicKey)), kid: 'test-1', alg: 'EdDSA', use: 'sig' };
-  const server: Server = createServer((request, response) => {
-    if (request.url === '/jwks') {
-      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
-    } else response.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  const mint = (claims: {
-    groups: string[];
-    amr?: string[];
-    merchant?: string;
-    audience?: string;
-    authTime?: number;
-  }) =>
-    new SignJWT({
-      groups: claims.groups,
-      amr: claims.amr ?? ['pwd', 'otp'],
-      ...(claims.merchant ? { cardhold_merchant: claims.merchant } : {}),
-      ...(claims.authTime !== undefined ? { auth_time: claims.authTime } : {}),
-    })
-      .setProtectedHeader({ alg: 'EdDSA', kid: 'test-1' })
-      .setIssuer(ISSUER)
-      .setAudience(claims.audience ?? AUDIENCE)
-      .setSubject(`person-${claims.groups.join('-')}`)
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .sign(privateKey);
-  return { jwksUri: `http://127.0.0.1:${port}/jwks`, mint, close: () => new Promise((r) => server.close(r)) };
-}
-
 describe('authorization: every role against every route (embedded)', () => {
   let t: TestPlatform;
   let idp: Awaited<ReturnType<typeof startIdentityProvider>>;
@@ -201,6 +164,8 @@ describe('authorization: every role against every route (embedded)', () => {
       headers: Record<string, string>;
       role: RoleName | null;
       session?: boolean;
+      /** A person: an operator session or an OIDC access token. */
+      person?: boolean;
       dispatcher?: Agent;
     }
   >();
@@ -250,21 +215,25 @@ describe('authorization: every role against every route (embedded)', () => {
       key: await idp.mint({ groups: ['viewers'] }),
       headers: asMerchant,
       role: 'operator-viewer',
+      person: true,
     });
     credentials.set('operator-support', {
       key: await idp.mint({ groups: ['support'] }),
       headers: asMerchant,
       role: 'operator-support',
+      person: true,
     });
     credentials.set('operator-reveal', {
       key: await idp.mint({ groups: ['revealers'] }),
       headers: asMerchant,
       role: 'operator-reveal',
+      person: true,
     });
     credentials.set('security-admin', {
       key: await idp.mint({ groups: ['security'] }),
       headers: asMerchant,
       role: 'security-admin',
+      person: true,
     });
     credentials.set('bootstrap admin token', {
       key: t.adminToken,
@@ -276,6 +245,7 @@ describe('authorization: every role against every route (embedded)', () => {
       headers: asMerchant,
       role: 'security-admin',
       session: true,
+      person: true,
     });
     const ca = await openLocalCa(t.dataDir);
     const apiCertificate = await ca.certificate('api');
@@ -356,7 +326,9 @@ describe('authorization: every role against every route (embedded)', () => {
             (!vaultRefuses &&
               (access === 'session'
                 ? credential.session === true
-                : credential.role !== null && rolePermissions[credential.role].includes(access)));
+                : access === 'person'
+                  ? credential.person === true
+                  : credential.role !== null && rolePermissions[credential.role].includes(access)));
           const reply = await t.request(route.method, `${base[role]}${concretePath(route.url)}`, {
             key: credential.key,
             headers: credential.headers,

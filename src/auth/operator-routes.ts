@@ -111,6 +111,48 @@ export function registerOperatorRoutes(
     },
   );
 
+  app.get(
+    '/v1/auth/whoami',
+    {
+      config: { access: 'person' },
+      schema: {
+        summary: 'Who this credential is: an operator session or an OIDC access token, with its roles',
+        description:
+          'The dashboard asks this after signing in through the identity provider, to learn the roles the provider’s groups map to.',
+        tags: ['operators'],
+        security,
+        response: {
+          200: Type.Object({
+            object: Type.Literal('principal'),
+            kind: Type.Union([Type.Literal('operator'), Type.Literal('oidc')]),
+            id: Type.String(),
+            username: Type.String(),
+            roles: Type.Array(Type.String()),
+            merchant_id: Type.Union([Type.String(), Type.Null()]),
+            mfa: Type.Boolean({ description: 'Whether the sign-in was multi-factor' }),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const principal = request.principal;
+      if (!principal || (principal.kind !== 'operator' && principal.kind !== 'oidc')) {
+        throw new CardholdError('forbidden');
+      }
+      const username =
+        principal.kind === 'operator' ? await operators.usernameOf(principal.id) : principal.id;
+      return {
+        object: 'principal' as const,
+        kind: principal.kind,
+        id: principal.id,
+        username,
+        roles: [...principal.roles],
+        merchant_id: principal.merchantId,
+        mfa: principal.mfaAt !== null,
+      };
+    },
+  );
+
   app.post(
     '/v1/auth/refresh',
     {

@@ -99,3 +99,37 @@ test('docs/configuration.md documents every setting and only real ones', async (
     assert.ok(known.has(name) || known.has(base), `${name} in the docs exists in the code`);
   }
 });
+
+test('dashboard sign-in through OIDC needs the provider settings, on https or loopback only', () => {
+  const oidc = {
+    CARDHOLD_OIDC_ISSUER: 'https://idp.example',
+    CARDHOLD_OIDC_AUDIENCE: 'cardhold',
+    CARDHOLD_OIDC_JWKS_URI: 'https://idp.example/jwks',
+    CARDHOLD_OIDC_ROLE_MAP: '{"ops":"operator-viewer"}',
+  };
+  const dashboard = {
+    CARDHOLD_OIDC_DASHBOARD_CLIENT_ID: 'cardhold-dashboard',
+    CARDHOLD_OIDC_AUTHORIZATION_ENDPOINT: 'https://idp.example/authorize',
+    CARDHOLD_OIDC_TOKEN_ENDPOINT: 'https://idp.example/token',
+  };
+  const config = loadConfig({ ...oidc, ...dashboard });
+  assert.equal(config.oidcDashboardClientId, 'cardhold-dashboard');
+  assert.equal(config.oidcDashboardScope, 'openid');
+  assert.equal(loadConfig(oidc).oidcDashboardClientId, undefined, 'off unless asked for');
+  const refused = (env: Record<string, string>, variable: string) =>
+    assert.throws(
+      () => loadConfig(env),
+      (e: unknown) => e instanceof ConfigError && e.setting === variable,
+    );
+  refused(dashboard, 'CARDHOLD_OIDC_ISSUER');
+  refused({ ...oidc, ...dashboard, CARDHOLD_OIDC_TOKEN_ENDPOINT: '' }, 'CARDHOLD_OIDC_TOKEN_ENDPOINT');
+  refused(
+    { ...oidc, ...dashboard, CARDHOLD_OIDC_AUTHORIZATION_ENDPOINT: 'http://idp.example/authorize' },
+    'CARDHOLD_OIDC_AUTHORIZATION_ENDPOINT',
+  );
+  assert.equal(
+    loadConfig({ ...oidc, ...dashboard, CARDHOLD_OIDC_TOKEN_ENDPOINT: 'http://127.0.0.1:8080/token' })
+      .oidcTokenEndpoint,
+    'http://127.0.0.1:8080/token',
+  );
+});

@@ -40,6 +40,10 @@ export interface Config {
   oidcRoleMap: string | undefined;
   oidcRoleClaim: string;
   oidcMfaAmr: string;
+  oidcDashboardClientId: string | undefined;
+  oidcAuthorizationEndpoint: string | undefined;
+  oidcTokenEndpoint: string | undefined;
+  oidcDashboardScope: string;
   rateLimitTokenizePerMinute: number;
   rateLimitSignInPerMinute: number;
   auditLanes: number;
@@ -118,11 +122,39 @@ export function loadConfig(env: Source = process.env, cwd = process.cwd()): Conf
       if (!value) throw new ConfigError(name, 'is required when CARDHOLD_OIDC_ISSUER is set');
     }
   }
+  if (config.oidcDashboardClientId) {
+    if (!config.oidcIssuer) {
+      throw new ConfigError(
+        'CARDHOLD_OIDC_ISSUER',
+        'is required when CARDHOLD_OIDC_DASHBOARD_CLIENT_ID is set',
+      );
+    }
+    for (const [name, value] of [
+      ['CARDHOLD_OIDC_AUTHORIZATION_ENDPOINT', config.oidcAuthorizationEndpoint],
+      ['CARDHOLD_OIDC_TOKEN_ENDPOINT', config.oidcTokenEndpoint],
+    ] as const) {
+      if (!value) throw new ConfigError(name, 'is required when CARDHOLD_OIDC_DASHBOARD_CLIENT_ID is set');
+      if (!providerUrl(value)) throw new ConfigError(name, 'must be an https URL (http only on loopback)');
+    }
+  }
   if (config.auditStream === 'file' && !config.auditStreamFile) {
     throw new ConfigError('CARDHOLD_AUDIT_STREAM_FILE', 'is required when CARDHOLD_AUDIT_STREAM is file');
   }
   checkMode(config);
   return config;
+}
+
+/** An identity provider's endpoint: https, or http on a loopback address (tests, local providers). */
+function providerUrl(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  if (url.username || url.password || url.hash) return false;
+  if (url.protocol === 'https:') return true;
+  return url.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname);
 }
 
 function readConfigFile(env: Source, cwd: string): Source {

@@ -196,6 +196,31 @@ export const settings = {
     default: 'mfa,otp,hwk,swk',
     description: 'Comma-separated amr values that count as multi-factor authentication.',
   },
+  oidcDashboardClientId: {
+    env: 'CARDHOLD_OIDC_DASHBOARD_CLIENT_ID',
+    type: 'string',
+    description:
+      "The operator dashboard's client id at the identity provider (a public client: authorization code with PKCE, no secret). Setting it offers sign-in through the provider on the dashboard; it requires CARDHOLD_OIDC_ISSUER, CARDHOLD_OIDC_AUTHORIZATION_ENDPOINT and CARDHOLD_OIDC_TOKEN_ENDPOINT.",
+  },
+  oidcAuthorizationEndpoint: {
+    env: 'CARDHOLD_OIDC_AUTHORIZATION_ENDPOINT',
+    type: 'string',
+    description:
+      "The provider's authorization endpoint, where the dashboard sends the operator to sign in (https; http only on loopback).",
+  },
+  oidcTokenEndpoint: {
+    env: 'CARDHOLD_OIDC_TOKEN_ENDPOINT',
+    type: 'string',
+    description:
+      "The provider's token endpoint, where the dashboard exchanges the code for an access token; it must answer the dashboard's origin with CORS (https; http only on loopback).",
+  },
+  oidcDashboardScope: {
+    env: 'CARDHOLD_OIDC_DASHBOARD_SCOPE',
+    type: 'string',
+    default: 'openid',
+    description:
+      'The scope the dashboard asks for; the access token must carry CARDHOLD_OIDC_AUDIENCE, which the dashboard also sends as the audience parameter.',
+  },
   rateLimitTokenizePerMinute: {
     env: 'CARDHOLD_RATE_LIMIT_TOKENIZE_PER_MINUTE',
     type: 'integer',

@@ -458,6 +458,15 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         vaultOrigin: () => originOfUrl(config.dashboardVaultUrl ?? config.vaultUrl ?? urls.vault),
         scanReportFile: config.scanReportFile,
         trail: audit.trail,
+        oidc: config.oidcDashboardClientId
+          ? {
+              authorizationEndpoint: config.oidcAuthorizationEndpoint as string,
+              tokenEndpoint: config.oidcTokenEndpoint as string,
+              clientId: config.oidcDashboardClientId,
+              scope: config.oidcDashboardScope,
+              audience: config.oidcAudience as string,
+            }
+          : undefined,
       });
       webhooks.dispatcher.start();
       closers.push({ name: 'webhook dispatcher', close: () => webhooks.dispatcher.stop() });

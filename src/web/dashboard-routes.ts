@@ -6,7 +6,7 @@ import { accessEvent } from '../audit/events.ts';
 import { adminAccess } from '../auth/authenticate.ts';
 import type { AppInstance } from '../http/create-server.ts';
 import { dashboardCsp } from './dashboard-csp.ts';
-import { dashboardPage } from './dashboard-page.ts';
+import { type DashboardOidc, dashboardPage } from './dashboard-page.ts';
 import { type WebAsset, webAssets } from './web-assets.ts';
 
 const Finding = Type.Object({
@@ -100,6 +100,8 @@ export function registerDashboardRoutes(
     vaultOrigin: () => string | undefined;
     scanReportFile: string | undefined;
     trail: AuditTrail;
+    /** Sign-in through the identity provider, when configured. */
+    oidc?: DashboardOidc | undefined;
   },
 ): void {
   const publicRoute = (summary: string) => ({
@@ -112,14 +114,14 @@ export function registerDashboardRoutes(
     publicRoute('The operator dashboard (HTML shell; no data)'),
     async (_request, reply) => {
       const vaultOrigin = deps.vaultOrigin();
-      const csp = dashboardCsp(vaultOrigin);
+      const csp = dashboardCsp(vaultOrigin, deps.oidc ? new URL(deps.oidc.tokenEndpoint).origin : undefined);
       return reply
         .header('content-security-policy', csp)
         .header('cross-origin-opener-policy', 'same-origin')
         .header('cross-origin-resource-policy', 'same-origin')
         .header('x-frame-options', 'DENY')
         .type('text/html; charset=utf-8')
-        .send(dashboardPage(await webAssets(), vaultOrigin));
+        .send(dashboardPage(await webAssets(), vaultOrigin, deps.oidc));
     },
   );
 

@@ -330,6 +330,13 @@ export class Operators {
     return view(row);
   }
 
+  /** A signed-in operator's own username (for "who am I"); their own, so not an administrative read. */
+  async usernameOf(id: string): Promise<string> {
+    const row = await this.#find(id);
+    if (!row) throw new CardholdError('session_invalid');
+    return row.username;
+  }
+
   async #find(id: string): Promise<OperatorRow | undefined> {
     const rows = await this.#sql<OperatorRow[]>`
       select ${this.#sql.unsafe(OPERATOR_COLUMNS)} from identity.operators o where o.id = ${id}`;

@@ -30,6 +30,8 @@ interface Session {
   expiresAt: number;
   operator: Operator;
   permissions: Set<Permission>;
+  /** An operator session (cardhold's own token) or an access token from the identity provider. */
+  kind: 'operator' | 'oidc';
 }
 
 let session: Session | null = null;
@@ -48,14 +50,35 @@ export const onSessionEnded = (handler: (reason: string) => void): void => {
   sessionEnded = handler;
 };
 
-export function startSession(token: string, expiresAt: string, operator: Operator): void {
+export function startSession(
+  token: string,
+  expiresAt: string,
+  operator: Operator,
+  kind: 'operator' | 'oidc' = 'operator',
+): void {
   session = {
     token,
     expiresAt: Date.parse(expiresAt),
     operator,
     permissions: permissionsOf(operator.roles),
+    kind,
   };
   merchant = operator.merchant_id;
+}
+
+/**
+ * A session from the identity provider's access token: the api says who it is and which roles the
+ * provider's groups map to (the API decides; the page only follows). It ends when the token expires:
+ * there is no refresh, and signing in again goes back through the provider.
+ */
+export async function startOidcSession(accessToken: string, expiresInSeconds: number): Promise<void> {
+  const response = await send('api', 'GET', '/v1/auth/whoami', undefined, {
+    authorization: `Bearer ${accessToken}`,
+  });
+  if (!response.ok) throw await problemOf(response);
+  const who = (await response.json()) as Operator;
+  const expiresAt = new Date(Date.now() + expiresInSeconds * 1000).toISOString();
+  startSession(accessToken, expiresAt, who, 'oidc');
 }
 
 /** Forgets the token; the caller tells the server when it can (logout). */
@@ -106,7 +129,7 @@ export async function publicCall<T>(path: string, body: unknown): Promise<T> {
 
 /** Renews the 15-minute token while the operator is active; the server's idle clock still rules. */
 async function refreshIfDue(): Promise<void> {
-  if (!session || session.expiresAt - Date.now() > 5 * 60_000) return;
+  if (!session || session.kind !== 'operator' || session.expiresAt - Date.now() > 5 * 60_000) return;
   const response = await send('api', 'POST', '/v1/auth/refresh', undefined, {
     authorization: `Bearer ${session.token}`,
   });
@@ -153,6 +176,7 @@ export async function call<T>(
 
 export async function logout(): Promise<void> {
   if (!session) return;
-  await call('api', 'POST', '/v1/auth/logout').catch(() => undefined);
+  // An operator session ends at the api too; a provider's token is forgotten here and expires there.
+  if (session.kind === 'operator') await call('api', 'POST', '/v1/auth/logout').catch(() => undefined);
   endSession('Signed out.');
 }

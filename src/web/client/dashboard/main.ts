@@ -13,6 +13,7 @@ import {
   startSession,
 } from './api.ts';
 import { h } from './dom.ts';
+import { beginOidcSignIn, completeOidcSignIn, isOidcAnswer, oidcSettings } from './oidc.ts';
 import { paymentDetail, paymentsList } from './payments.ts';
 import { tokenDetail, tokensList } from './tokens.ts';
 import { notify, view } from './view.ts';
@@ -83,7 +84,23 @@ function loginForm(message = ''): void {
     h('button', { type: 'submit' }, 'Continue'),
     error,
   );
-  show(form);
+  const oidc = oidcSettings();
+  const provider = oidc
+    ? h(
+        'button',
+        {
+          type: 'button',
+          id: 'oidc-sign-in',
+          onclick: () => {
+            beginOidcSignIn(oidc).catch(() => {
+              error.textContent = 'Sign-in through the identity provider could not start.';
+            });
+          },
+        },
+        'Sign in with your identity provider',
+      )
+    : null;
+  show(form, ...(provider ? [h('p', { class: 'or' }, 'or'), provider] : []));
   username.focus();
 }
 
@@ -294,4 +311,22 @@ window.setInterval(() => {
   }
 }, 30_000);
 window.addEventListener('hashchange', route);
-loginForm();
+const oidc = oidcSettings();
+if (oidc && isOidcAnswer()) {
+  completeOidcSignIn(oidc).then(
+    () => {
+      lastActivity = Date.now();
+      signedInShell();
+    },
+    (failure: unknown) =>
+      loginForm(
+        failure instanceof ApiError
+          ? `The identity provider signed you in, but cardhold refused the token: ${failure.detail}`
+          : failure instanceof Error
+            ? failure.message
+            : 'Sign-in through the identity provider failed.',
+      ),
+  );
+} else {
+  loginForm();
+}

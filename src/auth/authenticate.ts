@@ -13,11 +13,8 @@ import { publishableOriginAllowed } from './publishable-origin.ts';
 
 /**
  * What a route requires: one permission; `session`, any signed-in operator (their own password, MFA and
- * sign-out); or nothing at all (health, OpenAPI, public keys, sign-in).
- */
-/**
- * What a route requires: a permission; `session`, an operator's own session (refresh, logout…);
- * `person`, any signed-in person, operator or OIDC (who am I); or nothing (`public`).
+ * sign-out); `person`, any signed-in person, operator or OIDC (who am I); or nothing at all (health,
+ * OpenAPI, public keys, sign-in).
  */
 export type RouteAccess = Permission | 'session' | 'person' | 'public';
 

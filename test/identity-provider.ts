@@ -20,6 +20,8 @@ export interface ProviderUser {
   subject: string;
   groups: string[];
   amr?: string[];
+  /** When the provider last authenticated them (auth_time, unix seconds); absent: now. */
+  authTime?: number;
 }
 
 interface PendingCode {
@@ -138,6 +140,7 @@ export async function startIdentityProvider() {
           subject: code.user.subject,
           audience: code.audience,
           ...(code.user.amr ? { amr: code.user.amr } : {}),
+          ...(code.user.authTime !== undefined ? { authTime: code.user.authTime } : {}),
         }).then((token) =>
           json(response, 200, { access_token: token, token_type: 'Bearer', expires_in: 300 }, origin),
         );

@@ -122,6 +122,14 @@ test('dashboard sign-in through OIDC needs the provider settings, on https or lo
       (e: unknown) => e instanceof ConfigError && e.setting === variable,
     );
   refused(dashboard, 'CARDHOLD_OIDC_ISSUER');
+  refused(
+    { ...oidc, CARDHOLD_OIDC_TOKEN_ENDPOINT: 'https://idp.example/token' },
+    'CARDHOLD_OIDC_DASHBOARD_CLIENT_ID',
+  );
+  refused(
+    { ...oidc, ...dashboard, CARDHOLD_OIDC_TOKEN_ENDPOINT: 'http://localhost:8080/token' },
+    'CARDHOLD_OIDC_TOKEN_ENDPOINT',
+  );
   refused({ ...oidc, ...dashboard, CARDHOLD_OIDC_TOKEN_ENDPOINT: '' }, 'CARDHOLD_OIDC_TOKEN_ENDPOINT');
   refused(
     { ...oidc, ...dashboard, CARDHOLD_OIDC_AUTHORIZATION_ENDPOINT: 'http://idp.example/authorize' },

@@ -122,6 +122,12 @@ export function loadConfig(env: Source = process.env, cwd = process.cwd()): Conf
       if (!value) throw new ConfigError(name, 'is required when CARDHOLD_OIDC_ISSUER is set');
     }
   }
+  if (!config.oidcDashboardClientId && (config.oidcAuthorizationEndpoint || config.oidcTokenEndpoint)) {
+    throw new ConfigError(
+      'CARDHOLD_OIDC_DASHBOARD_CLIENT_ID',
+      'is required when the provider endpoints for dashboard sign-in are set',
+    );
+  }
   if (config.oidcDashboardClientId) {
     if (!config.oidcIssuer) {
       throw new ConfigError(
@@ -154,7 +160,8 @@ function providerUrl(value: string): boolean {
   }
   if (url.username || url.password || url.hash) return false;
   if (url.protocol === 'https:') return true;
-  return url.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname);
+  // Literal loopback addresses only: a name could resolve elsewhere.
+  return url.protocol === 'http:' && ['127.0.0.1', '[::1]'].includes(url.hostname);
 }
 
 function readConfigFile(env: Source, cwd: string): Source {

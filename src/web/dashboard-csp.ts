@@ -14,9 +14,7 @@ export function dashboardCsp(vaultOrigin: string | undefined, identityProviderOr
   // http on loopback as the configuration allows).
   if (
     identityProviderOrigin !== undefined &&
-    !/^(https:\/\/[A-Za-z0-9.:[\]-]+|http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?)$/.test(
-      identityProviderOrigin,
-    )
+    !/^(https:\/\/[A-Za-z0-9.:[\]-]+|http:\/\/(127\.0\.0\.1|\[::1\])(:\d+)?)$/.test(identityProviderOrigin)
   ) {
     throw new Error('the identity provider origin is not a serialized https (or loopback) origin');
   }

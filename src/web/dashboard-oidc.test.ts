@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, skipWithoutChromium } from '../../test/browser.ts';
-import { startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { testCards } from '../../test/fixtures/cards.ts';
+import { futureYear, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
 import { AUDIENCE, ISSUER, startIdentityProvider } from '../../test/identity-provider.ts';
 import { dashboardCsp } from './dashboard-csp.ts';
 
@@ -25,7 +26,11 @@ describe('operator dashboard: sign-in through the identity provider, in Chromium
         CARDHOLD_OIDC_ISSUER: ISSUER,
         CARDHOLD_OIDC_AUDIENCE: AUDIENCE,
         CARDHOLD_OIDC_JWKS_URI: idp.jwksUri,
-        CARDHOLD_OIDC_ROLE_MAP: JSON.stringify({ support: 'operator-support', security: 'security-admin' }),
+        CARDHOLD_OIDC_ROLE_MAP: JSON.stringify({
+          support: 'operator-support',
+          security: 'security-admin',
+          revealers: 'operator-reveal',
+        }),
         CARDHOLD_OIDC_DASHBOARD_CLIENT_ID: CLIENT_ID,
         CARDHOLD_OIDC_AUTHORIZATION_ENDPOINT: idp.authorizationEndpoint,
         CARDHOLD_OIDC_TOKEN_ENDPOINT: idp.tokenEndpoint,
@@ -102,6 +107,68 @@ describe('operator dashboard: sign-in through the identity provider, in Chromium
     const reads = await t.adminSql<{ actor_id: string; actor_type: string }[]>`
       select actor_id, actor_type from audit.records where actor_id = 'alice@example.test' limit 1`;
     assert.equal(reads[0]?.actor_type, 'user');
+  });
+
+  test('a provider redirect whose state is not the one this page sent is refused, and no code is exchanged', async () => {
+    idp.state.user = { subject: 'alice@example.test', groups: ['support'] };
+    const page = await openDashboard();
+    // Someone else's authorization answer, swapped in for ours (login CSRF): same shape, other state.
+    await page.route(`${idp.authorizationEndpoint}?*`, async (route) => {
+      const answer = await route.fetch({ maxRedirects: 0 });
+      const back = new URL(answer.headers()['location'] ?? '');
+      back.searchParams.set('state', 'someone-elses-state');
+      await route.fulfill({ status: 302, headers: { location: back.toString() } });
+    });
+    const exchangesBefore = idp.state.tokenRequests.length;
+    await page.click('#oidc-sign-in');
+    await page.waitForSelector('#login-error:not(:empty)');
+    assert.match((await page.textContent('#login-error')) ?? '', /does not belong to this sign-in/);
+    assert.equal(idp.state.tokenRequests.length, exchangesBefore, 'the code was never exchanged');
+    assert.equal(await page.$('#operator'), null);
+    assert.equal(new URL(page.url()).search, '', 'the code left the address bar');
+    await page.context().close();
+  });
+
+  test('a reveal after the provider sign-in is 15 minutes old sends the person back to the provider', async () => {
+    const created = await t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
+      body: { pan: testCards.visa, exp_month: 12, exp_year: futureYear },
+    });
+    assert.equal(created.status, 201, created.text);
+    const tokenId = created.json.token.id;
+    idp.state.user = {
+      subject: 'rita@example.test',
+      groups: ['revealers'],
+      amr: ['pwd', 'otp'],
+      authTime: Math.floor(Date.now() / 1000) - 20 * 60,
+    };
+    const page = await openDashboard();
+    await page.click('#oidc-sign-in');
+    await page.waitForSelector('#operator');
+    await page.fill('#merchant', t.merchantId);
+    await page.click('#merchant-picker button[type="submit"]');
+    const reveal = async () => {
+      await page.evaluate(`location.hash = ${JSON.stringify(`#/tokens/${tokenId}`)}`);
+      await page.locator('#reveal').click();
+      await page.locator('#reveal-reason').fill('Chargeback investigation, case 4712');
+      await page.locator('#reveal-dialog button[type=submit]').click();
+    };
+    await reveal();
+    await page.waitForSelector('#reauthenticate');
+    assert.match((await page.textContent('#reveal-message')) ?? '', /more than 15 minutes old/);
+    assert.equal((await page.textContent('#revealed')) ?? '', '', 'nothing revealed');
+    assert.equal(await page.$('#reveal-code:visible'), null, 'no authenticator code is asked for');
+
+    // The provider authenticates her again (max_age=0); the fresh sign-in may reveal.
+    idp.state.user = { subject: 'rita@example.test', groups: ['revealers'], amr: ['pwd', 'otp'] };
+    await page.click('#reauthenticate');
+    await page.waitForSelector('#operator');
+    assert.equal(idp.state.authorizeRequests.at(-1)?.get('max_age'), '0');
+    await page.fill('#merchant', t.merchantId);
+    await page.click('#merchant-picker button[type="submit"]');
+    await reveal();
+    await page.waitForSelector('#revealed:not(:empty)');
+    assert.equal(await page.textContent('#revealed'), testCards.visa);
+    await page.context().close();
   });
 
   test('an answer that does not belong to this sign-in, or a token cardhold refuses, signs nobody in', async () => {

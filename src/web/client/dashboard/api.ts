@@ -40,6 +40,8 @@ let sessionEnded: (reason: string) => void = () => undefined;
 const vaultOrigin = document.querySelector<HTMLMetaElement>('meta[name="cardhold-vault"]')?.content ?? '';
 
 export const signedIn = (): Operator | null => session?.operator ?? null;
+/** Whether the session came from the identity provider (its MFA is renewed there, not by a code here). */
+export const viaIdentityProvider = (): boolean => session?.kind === 'oidc';
 export const holds = (permission: Permission): boolean => session?.permissions.has(permission) ?? false;
 export const currentMerchant = (): string | null => session?.operator.merchant_id ?? merchant;
 export const chooseMerchant = (id: string | null): void => {

@@ -1,5 +1,6 @@
-import { ApiError, call, holds, vaultAvailable } from './api.ts';
+import { ApiError, call, holds, vaultAvailable, viaIdentityProvider } from './api.ts';
 import { facts, h, isoWhen, table } from './dom.ts';
+import { beginOidcSignIn, oidcSettings } from './oidc.ts';
 import { needsMerchant, notify, type View } from './view.ts';
 
 interface Token {
@@ -139,7 +140,19 @@ function openReveal(tokenId: string): void {
       notify('Card number revealed; the reveal and its reason are in the audit trail.');
       timer = window.setTimeout(close, REVEAL_SHOWN_MS);
     } catch (error) {
-      if (error instanceof ApiError && error.code === 'mfa_required') {
+      const oidc = oidcSettings();
+      if (error instanceof ApiError && error.code === 'mfa_required' && viaIdentityProvider() && oidc) {
+        // The provider's sign-in is over 15 minutes old; only the provider can renew it.
+        message.replaceChildren(
+          'Your sign-in at the identity provider is more than 15 minutes old. ',
+          h(
+            'button',
+            { type: 'button', id: 'reauthenticate', onclick: () => void beginOidcSignIn(oidc, true) },
+            'Sign in again at the provider',
+          ),
+          ' then open this token again.',
+        );
+      } else if (error instanceof ApiError && error.code === 'mfa_required') {
         codeRow.hidden = false;
         message.textContent = 'Enter a current code from your authenticator to confirm it is you.';
       } else if (error instanceof ApiError && error.status === 403) {

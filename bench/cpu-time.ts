@@ -12,6 +12,13 @@ export type Groups = Record<string, Map<string, number>>;
 /** Names a process by its command line, or undefined for processes that are none of ours. */
 export type Classifier = (commandLine: string, pid: number) => string | undefined;
 
+/** PostgreSQL's processes (postmaster and backends) and Redis, which every bench counts the same way. */
+export function serviceOf(commandLine: string): 'postgres' | 'redis' | undefined {
+  if (/^postgres(:|\s|$)|\/postgres\s/.test(commandLine)) return 'postgres';
+  if (/redis-server/.test(commandLine)) return 'redis';
+  return undefined;
+}
+
 export function cpuSnapshot(classify: Classifier): Groups {
   const groups: Groups = {};
   let pids: string[];

@@ -26,7 +26,7 @@ import postgres from 'postgres';
 import { Agent, fetch } from 'undici';
 import { developmentLogins } from '../src/platform/platform.ts';
 import { backends, startTestPlatform } from '../test/harness.ts';
-import { type Classifier, cpuPerRequest, cpuSnapshot, formatCpu } from './cpu-time.ts';
+import { type Classifier, cpuPerRequest, cpuSnapshot, formatCpu, serviceOf } from './cpu-time.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] || 10);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] || 2);
@@ -60,9 +60,7 @@ const classify: Classifier = (commandLine, pid) => {
   if (pid === process.pid) return TOPOLOGY === 'single' ? 'bench+roles' : 'load generator';
   const role = /cardhold\.js (vault|api|acquirer)\b/.exec(commandLine)?.[1];
   if (role) return role;
-  if (/^postgres(:|\s|$)|\/postgres\s/.test(commandLine)) return 'postgres';
-  if (/redis-server/.test(commandLine)) return 'redis';
-  return undefined;
+  return serviceOf(commandLine);
 };
 
 async function run(t: Target, load: Load, seconds: number): Promise<Result & { cpu: string }> {

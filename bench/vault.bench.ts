@@ -34,7 +34,7 @@ import { developmentLogins, type RunningPlatform, startPlatform } from '../src/p
 import { createLogger, type Logger } from '../src/shared/logger.ts';
 import type { Sql } from '../src/storage/database.ts';
 import { type Credentials, connectAs, type DatabaseTarget } from '../src/storage/database-target.ts';
-import { type Classifier, cpuPerRequest, cpuSnapshot, formatCpu } from './cpu-time.ts';
+import { type Classifier, cpuPerRequest, cpuSnapshot, formatCpu, serviceOf } from './cpu-time.ts';
 
 const TEST_PAN = '4242424242424242';
 const TOKENIZE_BODY = JSON.stringify({ pan: TEST_PAN, exp_month: 12, exp_year: 2030 });
@@ -260,9 +260,7 @@ async function load(scenario: Scenario, seconds: number, ca: Buffer): Promise<Re
 /** This process (both servers and the load generator) against PostgreSQL and Redis. */
 const classify: Classifier = (commandLine, pid) => {
   if (pid === process.pid) return 'bench process';
-  if (/^postgres(:|\s|$)|\/postgres\s/.test(commandLine)) return 'postgres';
-  if (/redis-server/.test(commandLine)) return 'redis';
-  return undefined;
+  return serviceOf(commandLine);
 };
 
 async function measure(scenario: Scenario, round: number, ca: Buffer): Promise<RunResult> {

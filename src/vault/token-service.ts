@@ -153,6 +153,7 @@ export class TokenService {
   readonly #now: () => Date;
   readonly #freezes: MerchantFreezes | undefined;
   readonly #inserts: NaturalBatcher<PreparedCard, TokenizeResult>;
+  /** Reads by alias. */
   readonly #lookups: NaturalBatcher<TokenKey, TokenRow | undefined>;
   readonly #reads: NaturalBatcher<TokenRead, TokenRow>;
   readonly #opens: NaturalBatcher<TokenRead, SealedRow>;
@@ -389,33 +390,16 @@ export class TokenService {
   }
 
   /**
-   * Plain tokenizes that arrive together share one statement and one commit (see NaturalBatcher). If
-   * the shared statement fails, each card is tried again on its own, so one bad row (an alias clash)
-   * fails only its own request.
-   */
-  /**
-   * Token reads that arrive together share one SELECT. Ids and aliases are looked up in one statement
-   * each; every pair is scoped by its merchant.
+   * Reads by alias that arrive together share one SELECT, every pair scoped by its merchant. (Reads by
+   * id go through #recordedSelect, which also writes their audit records.)
    */
   async #lookupBatch(items: TokenKey[]): Promise<Settled<TokenRow | undefined>[]> {
     const sql = this.#sql;
-    const byId = items.filter((k) => k.key.startsWith('tok_'));
-    const byAlias = items.filter((k) => !k.key.startsWith('tok_'));
-    const found = new Map<string, TokenRow>();
-    if (byId.length > 0) {
-      const rows = await sql<TokenRow[]>`
-        select ${sql.unsafe(viewColumns)} from vault.tokens
-        where (merchant_id, id) in (select * from unnest(${byId.map((k) => k.merchantId)}::text[], ${byId.map((k) => k.key)}::text[]))
-          and (expires_at is null or expires_at > now())`;
-      for (const row of rows) found.set(`${row.merchant_id}|${row.id}`, row);
-    }
-    if (byAlias.length > 0) {
-      const rows = await sql<TokenRow[]>`
-        select ${sql.unsafe(viewColumns)} from vault.tokens
-        where (merchant_id, alias) in (select * from unnest(${byAlias.map((k) => k.merchantId)}::text[], ${byAlias.map((k) => k.key)}::text[]))
-          and (expires_at is null or expires_at > now())`;
-      for (const row of rows) found.set(`${row.merchant_id}|${row.alias}`, row);
-    }
+    const rows = await sql<TokenRow[]>`
+      select ${sql.unsafe(viewColumns)} from vault.tokens
+      where (merchant_id, alias) in (select * from unnest(${items.map((k) => k.merchantId)}::text[], ${items.map((k) => k.key)}::text[]))
+        and (expires_at is null or expires_at > now())`;
+    const found = new Map(rows.map((row) => [`${row.merchant_id}|${row.alias}`, row]));
     return items.map((k) => ({ ok: true as const, value: found.get(`${k.merchantId}|${k.key}`) }));
   }
 
@@ -465,6 +449,11 @@ export class TokenService {
     });
   }
 
+  /**
+   * Plain tokenizes that arrive together share one statement and one commit (see NaturalBatcher). If
+   * the shared statement fails, each card is tried again on its own, so one bad row (an alias clash)
+   * fails only its own request.
+   */
   async #insertBatch(items: PreparedCard[]): Promise<Settled<TokenizeResult>[]> {
     const alone = (item: PreparedCard) =>
       this.#trail

@@ -1,3 +1,4 @@
+import { escapeMarkup } from '../scan/reporters/escape.ts';
 import type { WebAssets } from './web-assets.ts';
 
 /**
@@ -15,15 +16,14 @@ export interface DashboardOidc {
   audience: string;
 }
 
-const attribute = (value: string) =>
-  value.replaceAll('&', '&amp;').replaceAll('"', '&quot;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
-
 export function dashboardPage(
   assets: WebAssets,
   vaultOrigin: string | undefined,
   oidc?: DashboardOidc | undefined,
 ): string {
-  const oidcMeta = oidc ? `\n<meta name="cardhold-oidc" content="${attribute(JSON.stringify(oidc))}">` : '';
+  const oidcMeta = oidc
+    ? `\n<meta name="cardhold-oidc" content="${escapeMarkup(JSON.stringify(oidc))}">`
+    : '';
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -10,6 +10,9 @@
  * two cores can then share); BENCH_TOPOLOGY=single runs all three in one process (`cardhold start`).
  * BENCH_ONLY=authorize|tokenize loads one side only; BENCH_PROFILE_DIR=<dir> makes each role (split)
  * write a V8 CPU profile there. Every run also prints the CPU time per request of each process group.
+ * BENCH_FLOOR=1 (split) also loads three bare HTTPS hops chained like an authorization (bench/hop-server.ts:
+ * fastify, mTLS on the inner hops, no database or logic), and one bare hop, beside the same tokenize:
+ * what the path's shape costs before any of cardhold's work.
  *
  * Each authorize creates a payment and confirms it in one request (confirm=true, manual capture) with a
  * token of the Stripe test card, without a CVV slot: a slot is destroyed by its approval, so a load test
@@ -33,11 +36,13 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] || 2);
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] || 50);
 const PAN = '4242424242424242';
 const TOPOLOGY = process.env['BENCH_TOPOLOGY'] || 'split';
+const FLOOR = process.env['BENCH_FLOOR'] === '1';
 /** `authorize` or `tokenize` loads only that side (when profiling); the ratio then is not reported. */
 const ONLY = process.env['BENCH_ONLY'] || '';
 if (ONLY !== '' && ONLY !== 'authorize' && ONLY !== 'tokenize')
   throw new Error('BENCH_ONLY must be authorize or tokenize');
 if (TOPOLOGY !== 'split' && TOPOLOGY !== 'single') throw new Error('BENCH_TOPOLOGY must be split or single');
+if (FLOOR && TOPOLOGY !== 'split') throw new Error('BENCH_FLOOR needs BENCH_TOPOLOGY=split');
 
 /** What a load run needs: where the roles listen, a merchant's secret key and the CA to trust. */
 interface Target {
@@ -45,11 +50,15 @@ interface Target {
   apiUrl: string;
   secretKey: string;
   ca: Buffer;
+  /** The local CA's directory (split only): the bare hops of BENCH_FLOOR use its certificates. */
+  tlsDir?: string;
   close(): Promise<void>;
 }
 
+type LoadName = 'tokenize' | 'authorize' | 'floor, 3 hops' | 'floor, 1 hop';
+
 interface Load {
-  name: 'tokenize' | 'authorize';
+  name: LoadName;
   url: string;
   body: string;
   ok: number;
@@ -60,6 +69,8 @@ const classify: Classifier = (commandLine, pid) => {
   if (pid === process.pid) return TOPOLOGY === 'single' ? 'bench+roles' : 'load generator';
   const role = /cardhold\.js (vault|api|acquirer)\b/.exec(commandLine)?.[1];
   if (role) return role;
+  const hop = /hop-server\.ts \d+ \S+ (\w+)/.exec(commandLine)?.[1];
+  if (hop) return `hop ${hop}`;
   return serviceOf(commandLine);
 };
 
@@ -192,9 +203,53 @@ async function split(): Promise<Target> {
     });
     const merchant = (await made.json()) as { api_key: { secret: string } };
     await dispatcher.close();
-    return { vaultUrl: urls.vault, apiUrl: urls.api, secretKey: merchant.api_key.secret, ca, close: stop };
+    return {
+      vaultUrl: urls.vault,
+      apiUrl: urls.api,
+      secretKey: merchant.api_key.secret,
+      ca,
+      tlsDir: path.join(dataDir, 'tls'),
+      close: stop,
+    };
   } catch (error) {
     await stop();
+    throw error;
+  }
+}
+
+/** Bare hops (bench/hop-server.ts) chained like an authorization, and one on its own; each its own process. */
+async function floorHops(
+  tlsDir: string,
+): Promise<{ threeHops: string; oneHop: string; close(): Promise<void> }> {
+  const children: ChildProcess[] = [];
+  const start = async (name: string, mode: 'mtls' | 'open', next?: string) => {
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      ['bench/hop-server.ts', String(port), tlsDir, name, mode, ...(next ? [next] : [])],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    children.push(child);
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`hop-server ${name} exited with ${code}`)));
+    });
+    return `https://127.0.0.1:${port}/hop`;
+  };
+  const close = async () => {
+    for (const child of children) {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+  };
+  try {
+    const last = await start('acquirer', 'mtls');
+    const middle = await start('vault', 'mtls', last);
+    const threeHops = await start('api', 'open', middle);
+    const oneHop = await start('api', 'open');
+    return { threeHops, oneHop, close };
+  } catch (error) {
+    await close();
     throw error;
   }
 }
@@ -202,6 +257,7 @@ async function split(): Promise<Target> {
 async function main(): Promise<void> {
   const backend = backends().at(-1) ?? 'embedded';
   const t = TOPOLOGY === 'split' ? await split() : await single(backend);
+  let floor: Awaited<ReturnType<typeof floorHops>> | undefined;
   try {
     const dispatcher = new Agent({ connect: { ca: t.ca } });
     const tokenized = (await (
@@ -233,11 +289,19 @@ async function main(): Promise<void> {
         ok: 200,
       },
     ];
+    floor = FLOOR && t.tlsDir ? await floorHops(t.tlsDir) : undefined;
+    if (floor) {
+      const body = loads[1]?.body ?? '{}';
+      loads.push({ name: 'floor, 3 hops', url: floor.threeHops, body, ok: 200 });
+      loads.push({ name: 'floor, 1 hop', url: floor.oneHop, body, ok: 200 });
+    }
     const wanted = loads.filter((load) => ONLY === '' || load.name === ONLY);
     for (const load of wanted) await run(t, load, 3);
-    const best: Record<Load['name'], { rps: number; p50: number; p99: number }> = {
+    const best: Record<LoadName, { rps: number; p50: number; p99: number }> = {
       tokenize: { rps: 0, p50: 0, p99: 0 },
       authorize: { rps: 0, p50: 0, p99: 0 },
+      'floor, 3 hops': { rps: 0, p50: 0, p99: 0 },
+      'floor, 1 hop': { rps: 0, p50: 0, p99: 0 },
     };
     for (let round = 1; round <= ROUNDS; round++) {
       for (const load of round % 2 ? wanted : [...wanted].reverse()) {
@@ -256,7 +320,16 @@ async function main(): Promise<void> {
         `best authorize ${best.authorize.rps.toFixed(0)}/s (p50 ${best.authorize.p50} ms, p99 ${best.authorize.p99} ms)\n` +
         `authorize/tokenize ${ratio.toFixed(2)} (target >= 0.4), authorize p99 ${best.authorize.p99} ms (target < 60)\n`,
     );
+    if (floor) {
+      const three = best['floor, 3 hops'];
+      const one = best['floor, 1 hop'];
+      process.stdout.write(
+        `floor: 3 bare hops ${three.rps.toFixed(0)}/s (p99 ${three.p99} ms), ${(three.rps / best.tokenize.rps).toFixed(2)}x tokenize; ` +
+          `1 bare hop ${one.rps.toFixed(0)}/s (p99 ${one.p99} ms), ${(one.rps / best.tokenize.rps).toFixed(2)}x tokenize\n`,
+      );
+    }
   } finally {
+    await floor?.close();
     await t.close();
   }
 }

@@ -15,6 +15,8 @@ export const auditActions = {
   'cvv.use': 'A CVV was used',
   'cvv.destroy': 'A CVV slot was destroyed',
   'token.forward': 'A card was forwarded to an allow-listed processor',
+  // Every forward is on record, card data or not (a capture, void, refund or status query).
+  'processor.forward': 'A request without card data was forwarded to an allow-listed processor',
   // 10.2.1.2: administrative actions. 10.2.1.7: creation and deletion of system-level objects.
   'merchant.create': 'A merchant was created',
   'merchant.read': 'Merchants were read',

@@ -1,8 +1,8 @@
 import type { AuditTrail } from '../audit/audit-trail.ts';
-import type { AccessContext } from '../audit/events.ts';
+import { type AccessContext, accessEvent } from '../audit/events.ts';
 import { open, seal } from '../keys/aes-gcm.ts';
 import type { KeyHierarchy } from '../keys/key-hierarchy.ts';
-import { CardholdError } from '../shared/errors.ts';
+import { CardholdError, isCardholdError } from '../shared/errors.ts';
 import { type Secret, SecretBytes } from '../shared/secret.ts';
 import type { VolatileStore } from '../storage/volatile-store.ts';
 import { newId } from './identifiers.ts';
@@ -23,11 +23,27 @@ export interface CvvSlotOptions {
 }
 
 /**
- * What the caller of `consume` learned from the processor. A definitive answer (approved or declined)
- * destroys the slot at once (PCI DSS 3.3.1.2); a retriable failure (connection error, timeout, 5xx)
- * keeps it for another try within its uses and lifetime.
+ * What the caller of `consume` learned from the processor. A definitive answer destroys the slot at once
+ * (PCI DSS 3.3.1.2): `approved` or `declined` when the caller can tell which, `answered` when the
+ * processor gave its authorization answer but the caller cannot read the verdict from it (the forward
+ * proxy sees only an HTTP status, and a 200 may carry a decline). `retriable` (connection error, timeout,
+ * 5xx, a refusal of the request itself such as 400, 401 or 429) keeps it for another try within its uses
+ * and lifetime. The value goes into the audit record of a destruction that failed.
  */
-export type AuthorizationOutcome = 'approved' | 'declined' | 'retriable';
+export type AuthorizationOutcome = 'approved' | 'declined' | 'answered' | 'retriable';
+
+/** What `consume` returns: the attempt's result, and whether the slot is gone now. */
+export interface ConsumeResult<T> {
+  result: T;
+  /** True once the slot no longer exists (destroyed after a definitive answer, or its last use spent). */
+  destroyed: boolean;
+  /**
+   * Set when a definitive answer should have destroyed the slot and the volatile store failed to: an
+   * error code, never data. The slot then lives until its TTL (every slot has one, at most
+   * CVV_TTL_HARD_CAP_SECONDS) or its last use.
+   */
+  destroyFailure?: string;
+}
 
 /**
  * CVV slots: the CVV encrypted under the merchant's CVV key (never the PAN key), held only in the
@@ -142,13 +158,18 @@ export class CvvSlots {
    * Uses the CVV once for an authorization attempt. `attempt` receives the CVV bytes and reports the
    * outcome; the slot is destroyed on a definitive outcome and kept after a retriable one (or a throw).
    * The CVV buffer is zeroed when `attempt` settles, whatever happened.
+   *
+   * If the destruction itself fails (the volatile store is down), the attempt's result is still returned:
+   * the CVV has already gone to the processor, and losing its answer could make the caller charge again.
+   * The failure is recorded (best effort: the trail may be down too) and reported in `destroyFailure`;
+   * the slot's TTL in the volatile store, set when it was created, is the backstop that removes it.
    */
   async consume<T>(
     ctx: AccessContext,
     slotId: string,
     tokenId: string,
     attempt: (cvv: SecretBytes) => Promise<{ outcome: AuthorizationOutcome; result: T }>,
-  ): Promise<T> {
+  ): Promise<ConsumeResult<T>> {
     const { merchantId } = ctx;
     const key = this.#key(merchantId, slotId);
     const info = await this.#store.info(key);
@@ -175,12 +196,30 @@ export class CvvSlots {
     } finally {
       taken.value.fill(0);
     }
+    let settled: { outcome: AuthorizationOutcome; result: T };
     try {
-      const { outcome, result } = await attempt(cvv);
-      if (outcome !== 'retriable' && taken.usesLeft > 0) await this.#store.delete(key);
-      return result;
+      settled = await attempt(cvv);
     } finally {
       cvv.wipe();
+    }
+    const { outcome, result } = settled;
+    // The take of its last use deleted the slot already.
+    if (taken.usesLeft <= 0) return { result, destroyed: true };
+    if (outcome === 'retriable') return { result, destroyed: false };
+    try {
+      await this.#store.delete(key);
+      return { result, destroyed: true };
+    } catch (error) {
+      const reason = isCardholdError(error) ? error.code : 'volatile_store_unavailable';
+      await this.#trail
+        .record(
+          accessEvent(ctx, 'cvv.destroy', { type: 'cvv_slot', id: slotId }, merchantId, {
+            failure: reason,
+            details: { token: tokenId, outcome },
+          }),
+        )
+        .catch(() => undefined); // the trail reports its own write failures (critical_control_failure)
+      return { result, destroyed: false, destroyFailure: reason };
     }
   }
 }

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import path from 'node:path';
+import { after, before, describe, mock, test } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { Agent } from 'undici';
 import { testCards, testCvvs } from '../../test/fixtures/cards.ts';
@@ -13,12 +15,16 @@ import { CvvSlots } from './cvv-slots.ts';
 interface Received {
   path: string;
   body: string;
+  /** The request's `x-echo` header, which /p/raw answers with. */
+  echo: string | undefined;
   clientIdentity: string | undefined;
 }
 
 /**
  * A stand-in processor on loopback, with a certificate from the platform's CA. Its paths choose its
- * behaviour: answer (echoing the card back, so that scrubbing is tested), decline, 503, hang, drop.
+ * behaviour: answer (echoing the card back, so that scrubbing is tested), decline, 503, hang, drop,
+ * `/p/status/NNN` (answer with that status), `/p/raw` (answer with the request body as it came, in its
+ * content type, and the request's `x-echo` header as `x-request-id`).
  */
 async function startProcessor(
   dataDir: string,
@@ -40,18 +46,35 @@ async function startProcessor(
           .split(', ')
           .find((n) => n.startsWith('URI:'))
           ?.slice(4);
+        const echoHeader = req.headers['x-echo'];
         received.push({
           path: req.url ?? '',
           body,
+          echo: typeof echoHeader === 'string' ? echoHeader : undefined,
           clientIdentity: socket.authorized ? identity : undefined,
         });
-        const path = (req.url ?? '').split('?')[0];
+        const path = (req.url ?? '').split('?')[0] ?? '';
         if (path === '/p/hang') return; // never answers
         if (path === '/p/drop') {
           req.socket.destroy();
           return;
         }
-        const status = path === '/p/decline' ? 402 : path === '/p/unavailable' ? 503 : 200;
+        if (path === '/p/raw') {
+          res.writeHead(200, {
+            'content-type': req.headers['content-type'] ?? 'text/plain',
+            ...(typeof echoHeader === 'string' ? { 'x-request-id': echoHeader } : {}),
+          });
+          res.end(body);
+          return;
+        }
+        const asked = /^\/p\/status\/(\d{3})$/.exec(path);
+        const status = asked
+          ? Number(asked[1])
+          : path === '/p/decline'
+            ? 402
+            : path === '/p/unavailable'
+              ? 503
+              : 200;
         res.writeHead(status, { 'content-type': 'application/json', 'set-cookie': 'session=secret' });
         // A careless processor echoes the card: the vault must scrub it before answering.
         res.end(JSON.stringify({ status: status === 200 ? 'approved' : 'declined', echo: body, cvc: 'x' }));
@@ -150,6 +173,9 @@ for (const backend of backends()) {
           body,
         },
       });
+    /** The test CVV as a number of its own (17390 holds its digits and is an amount, not a CVV). */
+    const noCvv = (text: string, cvv: string = testCvvs.three) =>
+      !new RegExp(`(?<!\\d)${cvv}(?!\\d)`).test(text);
     const slotExists = async (slot: string) => {
       const key = `${CvvSlots.keyPrefix(t.merchantId)}${slot}`;
       if (t.redis) return (await t.redis.exists(key)) === 1;
@@ -171,9 +197,13 @@ for (const backend of backends()) {
       assert.ok(sent.cvc === testCvvs.three, 'the CVV was filled in');
       assert.equal(sent.exp, `07/${String(futureYear).slice(-2)}`);
       assert.equal(sent.name, 'Ada "Quote" Lovelace', 'JSON-escaped where it stands');
-      // The echo is scrubbed: no card number, no CVV field value, no cookie.
+      // The echo is scrubbed: no card number, no CVV field value, no cookie. The echo is our request as a
+      // JSON string inside the processor's JSON, so its CVV field is escaped once: read it parsed.
       assert.ok(!r.text.includes(testCards.visa));
-      assert.ok(!r.text.includes(`\\"cvc\\":\\"${testCvvs.three}\\"`));
+      const answer = JSON.parse(r.json.response?.body ?? '{}') as { echo: string };
+      const echoed = JSON.parse(answer.echo) as { cvc: string };
+      assert.ok(echoed.cvc === '[REDACTED]', 'the echoed CVV field is redacted');
+      assert.ok(noCvv(r.json.response?.body ?? ''), 'no CVV anywhere in the answer');
       assert.equal(r.json.response?.headers['set-cookie'], undefined);
       assert.deepEqual(r.json.cvv_slot, { id: slot, destroyed: true });
       assert.equal(await slotExists(slot), false);
@@ -186,7 +216,7 @@ for (const backend of backends()) {
       );
     });
 
-    test('a decline (4xx) is a definitive answer: the CVV is destroyed', async () => {
+    test('a decline (402) is a definitive answer: the CVV is destroyed', async () => {
       const { token, slot } = await tokenize();
       const r = await call(token, slot, '/p/decline');
       assert.equal(r.json.outcome, 'answered');
@@ -311,6 +341,267 @@ for (const backend of backends()) {
       assert.equal(r.status, 404);
       assert.equal(r.json.code, 'token_not_found');
       assert.equal(processor.received.length, before);
+    });
+
+    test('the CVV is scrubbed from the answer in every shape it may come back in, and nothing else changes', async () => {
+      // /p/raw answers with what the vault sent: the filled template is the processor's answer.
+      const shapes: Array<{
+        name: string;
+        type: string;
+        body: string;
+        header?: string;
+        expected: string;
+        /** False for the shape that only the vault's knowledge of the CVV it filled in can catch. */
+        byName?: false;
+      }> = [
+        {
+          name: 'JSON string',
+          type: 'application/json',
+          body: '{"cvc":"{{card.cvv}}","amount":17390,"ref":"17390"}',
+          expected: '{"cvc":"[REDACTED]","amount":17390,"ref":"17390"}',
+        },
+        {
+          name: 'JSON inside a JSON string',
+          type: 'application/json',
+          body: '{"echo":"{\\"cvc\\":\\"{{card.cvv}}\\",\\"amount\\":17390}"}',
+          expected: '{"echo":"{\\"cvc\\":\\"[REDACTED]\\",\\"amount\\":17390}"}',
+        },
+        {
+          name: 'JSON escaped twice',
+          type: 'application/json',
+          body: '{"a":"{\\"b\\":\\"{\\\\\\"CVV2\\\\\\": \\\\\\"{{card.cvv}}\\\\\\", \\\\\\"amount\\\\\\": 17390}\\"}"}',
+          expected:
+            '{"a":"{\\"b\\":\\"{\\\\\\"CVV2\\\\\\": \\\\\\"[REDACTED]\\\\\\", \\\\\\"amount\\\\\\": 17390}\\"}"}',
+        },
+        {
+          name: 'JSON number',
+          type: 'application/json',
+          body: '{"cvc":{{card.cvv}},"amount":17390}',
+          expected: '{"cvc":"[REDACTED]","amount":17390}',
+        },
+        {
+          name: 'camelCase and snake_case names',
+          type: 'application/json',
+          body: '{"securityCode":"{{card.cvv}}","cardVerificationValue":"{{card.cvv}}","security_code":"{{card.cvv}}","cid":"{{card.cvv}}","amount":17390}',
+          expected:
+            '{"securityCode":"[REDACTED]","cardVerificationValue":"[REDACTED]","security_code":"[REDACTED]","cid":"[REDACTED]","amount":17390}',
+        },
+        {
+          name: 'form',
+          type: 'application/x-www-form-urlencoded',
+          body: 'cvc={{card.cvv}}&amount=17390&card[cvc]={{card.cvv}}&card%5Bcvv%5D={{card.cvv}}&cvc_check=pass',
+          expected:
+            'cvc=[REDACTED]&amount=17390&card[cvc]=[REDACTED]&card%5Bcvv%5D=[REDACTED]&cvc_check=pass',
+        },
+        {
+          name: 'XML',
+          type: 'application/xml',
+          body: '<auth><amount>17390</amount><cvc>{{card.cvv}}</cvc><card cvv="{{card.cvv}}"/></auth>',
+          expected: '<auth><amount>17390</amount><cvc>[REDACTED]</cvc><card cvv="[REDACTED]"/></auth>',
+        },
+        {
+          name: 'the substituted CVV under another name, as a whole quoted string',
+          byName: false,
+          type: 'application/json',
+          body: '{"check":"{{card.cvv}}","echo":"{\\"v\\":\\"{{card.cvv}}\\"}","amount":17390,"ref":"17390"}',
+          expected: '{"check":"[REDACTED]","echo":"{\\"v\\":\\"[REDACTED]\\"}","amount":17390,"ref":"17390"}',
+        },
+        {
+          name: 'header',
+          type: 'application/json',
+          body: '{"amount":17390}',
+          header: 'cvc={{card.cvv}}; amount=17390',
+          expected: '{"amount":17390}',
+        },
+      ];
+      // Each shape twice: with the CVV the vault filled in from the slot (both rules apply), and as a
+      // request without card data carrying a CVV the vault does not know (only the field rules apply).
+      const runs = shapes.flatMap((shape) => [
+        { ...shape, cvv: testCvvs.three as string, filled: true },
+        ...(shape.byName === false
+          ? []
+          : [
+              {
+                ...shape,
+                name: `${shape.name} (not filled in by the vault)`,
+                body: shape.body.replaceAll('{{card.cvv}}', testCvvs.four),
+                header: shape.header?.replaceAll('{{card.cvv}}', testCvvs.four),
+                cvv: testCvvs.four as string,
+                filled: false,
+              },
+            ]),
+      ]);
+      for (const run of runs) {
+        const card = run.filled ? await tokenize() : undefined;
+        const r = await forward({
+          ...(card ? { token: card.token, cvv_slot: card.slot } : {}),
+          request: {
+            method: 'POST',
+            url: `${processor.url}/p/raw`,
+            headers: { 'content-type': run.type, ...(run.header ? { 'x-echo': run.header } : {}) },
+            body: run.body,
+          },
+        });
+        assert.equal(r.status, 200, run.name);
+        assert.equal(r.json.response?.status, 200, run.name);
+        const sent = processor.received.at(-1) as Received;
+        // Compared without printing: a failing assert must not write a CVV to the test output.
+        assert.ok(!noCvv(`${sent.body} ${sent.echo ?? ''}`, run.cvv), `${run.name}: the CVV went out`);
+        const body = r.json.response?.body ?? '';
+        assert.ok(noCvv(body, run.cvv), `${run.name}: no CVV in the body`);
+        assert.ok(body.includes('17390'), `${run.name}: the amount is still there`);
+        assert.ok(body === run.expected, `${run.name}: only the CVV was replaced`);
+        if (run.header) {
+          const id = r.json.response?.headers['x-request-id'] ?? '';
+          assert.ok(noCvv(id, run.cvv), `${run.name}: no CVV in the header`);
+          assert.ok(id === 'cvc=[REDACTED]; amount=17390', `${run.name}: only the CVV was replaced`);
+        }
+      }
+    });
+
+    test('only an authorization answer (2xx, 402) destroys the CVV; any other status keeps it for a retry', async () => {
+      for (const status of [200, 402]) {
+        const { token, slot } = await tokenize(3);
+        const r = await call(token, slot, `/p/status/${status}`);
+        assert.equal(r.json.outcome, 'answered', `${status}`);
+        assert.equal(r.json.response?.status, status);
+        assert.deepEqual(r.json.cvv_slot, { id: slot, destroyed: true }, `${status} destroys the slot`);
+        assert.equal(await slotExists(slot), false, `${status} destroys the slot`);
+      }
+      for (const status of [400, 401, 403, 404, 408, 409, 429, 500, 503]) {
+        const { token, slot } = await tokenize(3);
+        const r = await call(token, slot, `/p/status/${status}`);
+        assert.equal(r.json.outcome, 'answered', `${status}`);
+        assert.equal(r.json.response?.status, status);
+        assert.deepEqual(r.json.cvv_slot, { id: slot, destroyed: false }, `${status} keeps the slot`);
+        const view = await t.request<{ uses_remaining: number }>('GET', `${t.vaultUrl}/v1/cvv-slots/${slot}`);
+        assert.equal(view.status, 200, `${status} keeps the slot`);
+        assert.equal(view.json.uses_remaining, 2, `${status} spent one use`);
+        const retry = await call(token, slot, '/p/ok');
+        assert.equal(retry.json.response?.status, 200, `the retry after ${status} is answered`);
+        const again = JSON.parse((processor.received.at(-1) as Received).body) as { cvc: string };
+        assert.ok(again.cvc === testCvvs.three, `the retry after ${status} carried the CVV`);
+        assert.deepEqual(retry.json.cvv_slot, { id: slot, destroyed: true }, `then the answer destroys it`);
+        assert.equal(await slotExists(slot), false);
+      }
+    });
+
+    test('a forward without card data is on record before it is sent, and not sent if it cannot be', async () => {
+      const lastSeq = async () =>
+        (await t.adminSql<{ seq: string }[]>`select coalesce(max(seq), 0)::text as seq from audit.records`)[0]
+          ?.seq ?? '0';
+      const mark = await lastSeq();
+      const sentBefore = processor.received.length;
+      const r = await forward({
+        request: { method: 'GET', url: `${processor.url}/p/ok?reference=att_12345` },
+      });
+      assert.equal(r.status, 200);
+      assert.equal(r.json.outcome, 'answered');
+      assert.equal(r.json.cvv_slot, null);
+      assert.equal(processor.received.length, sentBefore + 1);
+      const records = await t.adminSql<
+        { action: string; resource_type: string; resource_id: string; merchant_id: string; outcome: string }[]
+      >`select action, resource_type, resource_id, merchant_id, outcome, details
+        from audit.records where seq > ${mark}::bigint order by seq`;
+      assert.equal(records.length, 1, 'exactly one record');
+      assert.deepEqual(records[0], {
+        action: 'processor.forward',
+        resource_type: 'processor',
+        resource_id: processor.url,
+        merchant_id: t.merchantId,
+        outcome: 'success',
+        details: { target: `${processor.url}/p/ok`, method: 'GET' },
+      });
+
+      // With the trail unwritable, neither a forward without card data nor one with it goes out.
+      const { token, slot } = await tokenize();
+      const sentBeforeRevoke = processor.received.length;
+      await t.adminSql`revoke insert on audit.records from cardhold_vault_runtime`;
+      try {
+        const plain = await forward({
+          request: {
+            method: 'POST',
+            url: `${processor.url}/p/ok`,
+            headers: { 'content-type': 'application/json' },
+            body: '{"amount":17390}',
+          },
+        });
+        assert.equal(plain.status, 503);
+        assert.equal(plain.json.code, 'audit_unavailable');
+        const card = await call(token, slot, '/p/ok');
+        assert.equal(card.status, 503);
+        assert.equal(card.json.code, 'audit_unavailable', 'the same error as a card-carrying forward');
+      } finally {
+        await t.adminSql`grant insert on audit.records to cardhold_vault_runtime`;
+      }
+      assert.equal(processor.received.length, sentBeforeRevoke, 'nothing reached the processor');
+      assert.equal(await slotExists(slot), true);
+    });
+
+    test('a CVV slot that cannot be destroyed after an answer: the answer still comes back, the failure is logged and on record', async () => {
+      const { token, slot } = await tokenize(3);
+      const store = t.platform.services.vault?.volatile;
+      assert.ok(store);
+      const down = mock.method(store, 'delete', async () => {
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379 (sentinel-detail)'), {
+          code: 'ECONNREFUSED',
+        });
+      });
+      let r: Awaited<ReturnType<typeof call>>;
+      try {
+        r = await call(token, slot, '/p/ok');
+      } finally {
+        down.mock.restore();
+      }
+      assert.equal(down.mock.callCount(), 1, 'the destruction was tried');
+      assert.equal(r.status, 200, 'the processor’s answer is not lost');
+      assert.equal(r.json.outcome, 'answered');
+      assert.equal(r.json.response?.status, 200);
+      assert.ok(noCvv(r.json.response?.body ?? ''), 'the answer is still scrubbed');
+      assert.deepEqual(r.json.cvv_slot, { id: slot, destroyed: false });
+
+      const audit = await t.adminSql<{ action: string; outcome: string; reason: string | null }[]>`
+        select action, outcome, reason, details from audit.records
+        where resource_id = ${slot} and action <> 'cvv.read' order by seq`;
+      assert.deepEqual(
+        [...audit],
+        [
+          { action: 'cvv.create', outcome: 'success', reason: null, details: {} },
+          { action: 'cvv.use', outcome: 'success', reason: null, details: { token } },
+          {
+            action: 'cvv.destroy',
+            outcome: 'failure',
+            reason: 'volatile_store_unavailable',
+            details: { token, outcome: 'answered' },
+          },
+        ],
+      );
+
+      const logs = path.resolve('test-output', 'logs');
+      const mine = (await readdir(logs)).filter((f) => f.startsWith(`forward-${backend}-${process.pid}-`));
+      const lines = (await Promise.all(mine.map((f) => readFile(path.join(logs, f), 'utf8'))))
+        .join('')
+        .split('\n')
+        .filter((line) => line.includes(slot) && line.includes('not destroyed'));
+      assert.equal(lines.length, 1, 'one error logged');
+      const logged = JSON.parse(lines[0] as string) as { level: string; error: string; cvv_slot: string };
+      assert.equal(logged.level, 'error');
+      assert.equal(logged.error, 'volatile_store_unavailable');
+      assert.ok(!lines[0]?.includes('sentinel-detail'), 'an error code, not the store’s message');
+      assert.ok(
+        !lines[0]?.includes(testCards.visa) && !lines[0]?.includes(`"${testCvvs.three}"`),
+        'no card data',
+      );
+
+      // The slot is still there until its TTL (or its last use) removes it.
+      const view = await t.request<{ uses_remaining: number; expires_at: string }>(
+        'GET',
+        `${t.vaultUrl}/v1/cvv-slots/${slot}`,
+      );
+      assert.equal(view.status, 200);
+      assert.equal(view.json.uses_remaining, 2);
+      assert.ok(Date.parse(view.json.expires_at) > Date.now(), 'it has a TTL');
+      assert.equal((await t.request('DELETE', `${t.vaultUrl}/v1/cvv-slots/${slot}`)).status, 204);
     });
 
     test('settling a CVV slot destroys it and is audited', async () => {

@@ -1,11 +1,13 @@
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { Agent, request, errors as undiciErrors } from 'undici';
-import type { AccessContext } from '../audit/events.ts';
+import type { AuditTrail } from '../audit/audit-trail.ts';
+import { type AccessContext, accessEvent } from '../audit/events.ts';
 import type { TlsMaterial } from '../http/create-server.ts';
+import { connectErrorCode, neverSent } from '../shared/connect-errors.ts';
 import { CardholdError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { redactPans } from '../shared/pan-detect.ts';
-import type { CvvSlots } from './cvv-slots.ts';
+import type { AuthorizationOutcome, CvvSlots } from './cvv-slots.ts';
 import { type CardValues, encodingFor, placeholders, placeholdersIn, render } from './forward-template.ts';
 import type { RevealedCard, TokenService } from './token-service.ts';
 
@@ -39,8 +41,37 @@ const MAX_RESPONSE_BYTES = 1024 * 1024;
 const RETURNED_HEADERS = ['content-type', 'retry-after', 'x-request-id'];
 /** Request headers the caller may not set: the vault decides framing and routing itself. */
 const FORBIDDEN_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade']);
-/** JSON fields whose values are card verification codes, wherever a processor echoes them. */
-const CVV_FIELD = /"(cvv|cvc|cvv2|cvc2|cid|security_code|card_verification_value)"\s*:\s*"[^"]*"/gi;
+/**
+ * Names of fields whose values are card verification codes, wherever a processor echoes them: matched
+ * whole and in any case, so camelCase (securityCode, cardVerificationValue) is included.
+ */
+const CVV_NAMES = 'cvv2?|cvc2?|cid|security[_-]?code|card[_-]?verification[_-]?value';
+/**
+ * A JSON quote at any level of escaping (", \", \\\" …), with all of its backslashes: a processor that
+ * echoes our request inside a JSON string escapes its quotes once per level of nesting.
+ */
+const QUOTE = String.raw`(?<!\\)(\\*")`;
+/** A JSON string value of a CVV field, `"cvc":"123"`, at any level of escaping (the same on key and value). */
+const CVV_JSON_STRING = new RegExp(String.raw`${QUOTE}(${CVV_NAMES})\1(\s*:\s*)\1.{0,256}?(?<!\\)\1`, 'gi');
+/** A JSON number value of a CVV field, `"cvc":123`. */
+const CVV_JSON_NUMBER = new RegExp(
+  String.raw`${QUOTE}(${CVV_NAMES})\1(\s*:\s*)-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?`,
+  'gi',
+);
+/**
+ * `cvc=123` (a form answer, Stripe's `card[cvc]=123`, also URL-encoded) and `cvc="123"` (an XML attribute),
+ * after a separator so that `acid=` or `x_cvc=` are left alone.
+ */
+const CVV_KEY_VALUE = new RegExp(
+  String.raw`(?<=^|[?&;\s"'\[>{,(]|%5B)(${CVV_NAMES})(\]|%5D)?(\s*=\s*)(?:(\\*["'])(.{0,256}?)(?<!\\)\4|[^&;\s"'<>\\,})]+)`,
+  'gim',
+);
+/** An XML element `<cvc>123</cvc>` (namespaced, with attributes, CDATA, or with `<\/` from a JSON string). */
+const CVV_XML_ELEMENT = new RegExp(
+  String.raw`(<(?:[\w.-]+:)?(${CVV_NAMES})(?:\s[^<>]*)?>)(?:<!\[CDATA\[[\s\S]*?\]\]>|[^<]*)(<\\*\/(?:[\w.-]+:)?\2\s*>)`,
+  'gi',
+);
+const REDACTED = '[REDACTED]';
 
 interface AllowedTarget {
   origin: string;
@@ -51,8 +82,10 @@ interface AllowedTarget {
  * The only way card data leaves the vault (design.md §2): towards an allow-listed https processor,
  * with the placeholders of a template filled from a token (and a CVV slot), the processor's certificate
  * verified, the vault's own client certificate presented, and any card number or CVV scrubbed from the
- * answer. A CVV slot is destroyed by a definitive answer (HTTP status below 500: the processor approved
- * or refused, PCI DSS 3.3.1.2) and kept for a retry after a timeout, a lost connection or a 5xx.
+ * answer. Every forward is on the audit trail before anything is sent. A CVV slot is destroyed by an
+ * authorization answer (HTTP 2xx, or 402, with which processors such as Stripe decline; PCI DSS 3.3.1.2)
+ * and kept for a retry, within its uses and TTL, after a timeout, a lost connection, a 5xx or any other
+ * status (400, 401, 403, 404, 408, 409, 429: the request was refused, not the card).
  */
 export class ForwardProxy {
   readonly #tokens: TokenService;
@@ -108,7 +141,11 @@ export class ForwardProxy {
     await this.#agent.close();
   }
 
-  async forward(ctx: AccessContext, req: ForwardRequest): Promise<ForwardResult> {
+  /**
+   * `trail` records the forwards that carry no card data (card-carrying ones are recorded by the token
+   * service and the CVV slots); a record that cannot be written stops the forward (audit_unavailable).
+   */
+  async forward(ctx: AccessContext, req: ForwardRequest, trail: AuditTrail): Promise<ForwardResult> {
     if (!this.isAllowed(req.url)) {
       throw new CardholdError('forward_target_not_allowed', { field: 'request.url' });
     }
@@ -143,8 +180,17 @@ export class ForwardProxy {
         detail: 'A CVV slot was named but the template does not use {{card.cvv}}',
       });
     }
+    const target = new URL(req.url);
+    // Origin and path only: a query string is the caller's, and stays out of the trail.
+    const targetPath = `${target.origin}${target.pathname}`;
     if (used.size === 0) {
-      // No card data in it: a capture, a refund or a status query goes out as it is, and no card is opened.
+      // No card data in it: a capture, a void, a refund or a status query goes out as it is, and no card
+      // is opened. It is still recorded first: a forward that is not on record does not happen.
+      await trail.record(
+        accessEvent(ctx, 'processor.forward', { type: 'processor', id: target.origin }, ctx.merchantId, {
+          details: { target: targetPath, method: req.method },
+        }),
+      );
       return { ...(await this.#send(req, noCard)), cvvSlot: null };
     }
     const token = req.token;
@@ -154,28 +200,33 @@ export class ForwardProxy {
         detail: 'The template has placeholders: name the token to fill them from',
       });
     }
-    const target = new URL(req.url);
     // Recorded before the card is opened: a forward that is not on record does not happen.
-    const card = await this.#tokens.openForForward(ctx, token, `${target.origin}${target.pathname}`);
+    const card = await this.#tokens.openForForward(ctx, token, targetPath);
     const send = (cvv: string) => this.#send(req, cardValues(card, cvv));
     if (!req.cvvSlot) return { ...(await send('')), cvvSlot: null };
 
     const slotId = req.cvvSlot;
-    let destroyed = false;
-    const result = await this.#cvvSlots.consume(ctx, slotId, token, async (cvv) => {
+    const consumed = await this.#cvvSlots.consume(ctx, slotId, token, async (cvv) => {
       const sent = await send(cvv.expose().toString('utf8'));
-      const status = sent.response?.status ?? 0;
-      const definitive = sent.outcome === 'answered' && status < 500;
-      destroyed = definitive;
-      return {
-        outcome: definitive ? (status < 400 ? 'approved' : 'declined') : 'retriable',
-        result: sent,
-      };
+      return { outcome: authorizationOutcome(sent), result: sent };
     });
-    return { ...result, cvvSlot: { id: slotId, destroyed } };
+    if (consumed.destroyFailure) {
+      // The processor answered and the CVV could not be destroyed: the answer still goes back (the card
+      // data has left; losing the answer could make the api charge again). The slot's TTL removes it.
+      this.#logger.error(
+        {
+          cvv_slot: slotId,
+          status: consumed.result.response?.status ?? null,
+          error: consumed.destroyFailure,
+        },
+        'CVV slot not destroyed after an authorization answer; its TTL will remove it',
+      );
+    }
+    return { ...consumed.result, cvvSlot: { id: slotId, destroyed: consumed.destroyed } };
   }
 
   async #send(req: ForwardRequest, values: CardValues): Promise<Omit<ForwardResult, 'cvvSlot'>> {
+    const cvv = values['card.cvv'] || undefined;
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) headers[name] = render(value, values, 'raw');
     const contentType = Object.entries(headers).find(([n]) => n.toLowerCase() === 'content-type')?.[1];
@@ -196,17 +247,17 @@ export class ForwardProxy {
       const returned: Record<string, string> = {};
       for (const name of RETURNED_HEADERS) {
         const value = response.headers[name];
-        if (typeof value === 'string') returned[name] = redactPans(value);
+        if (typeof value === 'string') returned[name] = scrub(value, cvv);
       }
       return {
         outcome: 'answered',
         sent: true,
-        response: { status: response.statusCode, headers: returned, body: scrub(text) },
+        response: { status: response.statusCode, headers: returned, body: scrub(text, cvv) },
       };
     } catch (error) {
       const outcome = classify(error);
       this.#logger.warn(
-        { outcome, target: new URL(req.url).origin, error: errorCode(error) },
+        { outcome, target: new URL(req.url).origin, error: connectErrorCode(error) },
         'forwarded request got no answer',
       );
       return { outcome, sent: outcome !== 'connection_failed', response: null };
@@ -257,9 +308,52 @@ function cardValues(card: RevealedCard, cvv: string): CardValues {
   };
 }
 
-/** Card numbers (any Luhn-valid run) and CVV fields never travel back to the caller. */
-export function scrub(text: string): string {
-  return redactPans(text).replace(CVV_FIELD, (_m, key: string) => `"${key}":"[REDACTED]"`);
+/**
+ * What counts as an authorization answer, which destroys the CVV slot: a 2xx (approved or declined: the
+ * test acquirer answers both with 200, so the status alone cannot tell), or a 402 (how Stripe and others
+ * decline a card). Anything else refused the request, not the card, or got no answer: the slot stays.
+ */
+function authorizationOutcome(sent: Omit<ForwardResult, 'cvvSlot'>): AuthorizationOutcome {
+  const status = sent.outcome === 'answered' ? (sent.response?.status ?? 0) : 0;
+  if (status >= 200 && status < 300) return 'answered';
+  if (status === 402) return 'declined';
+  return 'retriable';
+}
+
+/**
+ * Card numbers (any Luhn-valid run) and CVVs never travel back to the caller: the value of every CVV field
+ * (JSON string or number at any level of escaping, form field, XML element or attribute) and, when the
+ * vault filled in `cvv` for this forward, that value wherever it stands as a whole quoted string
+ * (`"739"`, `\"739\"`, `'739'`), never inside a longer number.
+ */
+export function scrub(text: string, cvv?: string): string {
+  let out = redactPans(text)
+    .replace(
+      CVV_JSON_STRING,
+      (_m, q: string, key: string, sep: string) => `${q}${key}${q}${sep}${q}${REDACTED}${q}`,
+    )
+    .replace(
+      CVV_JSON_NUMBER,
+      (_m, q: string, key: string, sep: string) => `${q}${key}${q}${sep}${q}${REDACTED}${q}`,
+    )
+    .replace(
+      CVV_KEY_VALUE,
+      (_m, key: string, close: string | undefined, eq: string, q: string | undefined) =>
+        `${key}${close ?? ''}${eq}${q ?? ''}${REDACTED}${q ?? ''}`,
+    )
+    .replace(
+      CVV_XML_ELEMENT,
+      (_m, open: string, _key: string, close: string) => `${open}${REDACTED}${close}`,
+    );
+  if (cvv) {
+    const known = new RegExp(String.raw`(?<!\\)(\\*["'])${escapeRegExp(cvv)}\1`, 'g');
+    out = out.replace(known, (_m, q: string) => `${q}${REDACTED}${q}`);
+  }
+  return out;
+}
+
+function escapeRegExp(value: string): string {
+  return value.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
 }
 
 async function readLimited(body: AsyncIterable<Buffer>): Promise<string> {
@@ -275,26 +369,6 @@ async function readLimited(body: AsyncIterable<Buffer>): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const NOT_SENT = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'CERT_HAS_EXPIRED',
-  'ERR_SSL_WRONG_VERSION_NUMBER',
-]);
-
-function errorCode(error: unknown): string {
-  const e = error as { code?: string; cause?: { code?: string }; name?: string };
-  return e?.cause?.code ?? e?.code ?? e?.name ?? 'unknown';
-}
-
 /** Whether the request may have reached the processor decides between a clean retry and a sync. */
 function classify(error: unknown): ForwardOutcome {
   if (error instanceof CardholdError) return 'connection_lost';
@@ -306,5 +380,5 @@ function classify(error: unknown): ForwardOutcome {
   ) {
     return 'timeout';
   }
-  return NOT_SENT.has(errorCode(error)) ? 'connection_failed' : 'connection_lost';
+  return neverSent(error) ? 'connection_failed' : 'connection_lost';
 }

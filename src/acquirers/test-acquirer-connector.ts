@@ -64,7 +64,8 @@ export class TestAcquirerConnector implements Connector {
         body,
       },
     });
-    return interpret(answer, (auth: AcquirerAuthorization) => {
+    // The acquirer answers approvals and declines alike with 200; a 4xx refuses the request itself.
+    return interpret(answer, 'fails', (auth: AcquirerAuthorization) => {
       const card = auth.card ? { brand: auth.card.brand, last4: auth.card.last4 } : undefined;
       return auth.status === 'approved'
         ? { kind: 'succeeded', value: { processorId: auth.id, capturedAmount: auth.captured_amount, card } }
@@ -105,7 +106,7 @@ export class TestAcquirerConnector implements Connector {
     if (answer.outcome === 'answered' && answer.response?.status === 404) {
       return { kind: 'succeeded', value: undefined };
     }
-    return interpret(answer, (auth: AcquirerAuthorization) => ({
+    return interpret(answer, 'fails', (auth: AcquirerAuthorization) => ({
       kind: 'succeeded',
       value: {
         processorId: auth.id,
@@ -128,16 +129,26 @@ export class TestAcquirerConnector implements Connector {
         body: JSON.stringify(payload),
       },
     });
-    return interpret(answer, () => ({ kind: 'succeeded', value: undefined }));
+    return interpret(answer, 'refuses', () => ({ kind: 'succeeded', value: undefined }));
   }
 }
 
+/** Statuses that refuse the caller rather than the operation: credentials, permission, rate, patience. */
+const REQUEST_REFUSED = new Set([401, 403, 407, 408, 429]);
+
 /**
- * The acquirer's documented semantics: 2xx is its answer; 4xx refuses the operation (nothing done);
+ * The acquirer's documented semantics: 2xx is its answer; a 4xx refuses the request and does nothing;
  * 503 says it did not process the request (retry elsewhere is safe); any other 5xx, a timeout or a
- * dropped connection after sending may have been acted on.
+ * dropped connection after sending may have been acted on. A 4xx is never a card decline (declines
+ * come as 200): for an authorization it is a `failed` attempt (unambiguous, so the next connector may
+ * be tried); for a capture, void or refund (`refuses`) it is the operation refused, unless the status
+ * refuses the caller itself (401, 403, 407, 408, 429), which is a failure to reach the processor.
  */
-function interpret<T, A>(answer: ForwardAnswer, onOk: (body: A) => ConnectorResult<T>): ConnectorResult<T> {
+function interpret<T, A>(
+  answer: ForwardAnswer,
+  on4xx: 'fails' | 'refuses',
+  onOk: (body: A) => ConnectorResult<T>,
+): ConnectorResult<T> {
   switch (answer.outcome) {
     case 'connection_failed':
       return { kind: 'failed', code: 'processor_unreachable' };
@@ -156,12 +167,14 @@ function interpret<T, A>(answer: ForwardAnswer, onOk: (body: A) => ConnectorResu
   try {
     body = JSON.parse(response.body) as typeof body;
   } catch {
-    return response.status < 300
-      ? { kind: 'unknown', code: 'processor_answer_unreadable' }
-      : { kind: 'declined', code: 'processor_refused', message: 'refused' };
+    if (response.status < 300) return { kind: 'unknown', code: 'processor_answer_unreadable' };
+    body = {};
   }
   if (response.status >= 400) {
-    return { kind: 'declined', code: body.code ?? 'processor_refused', message: 'refused' };
+    const code = typeof body.code === 'string' ? body.code : `processor_http_${response.status}`;
+    if (on4xx === 'fails' || REQUEST_REFUSED.has(response.status)) return { kind: 'failed', code };
+    return { kind: 'declined', code, message: 'refused' };
   }
+  if (response.status >= 300) return { kind: 'failed', code: `processor_http_${response.status}` };
   return onOk(body as A);
 }

@@ -84,6 +84,12 @@ export function problemHandler(error: unknown, request: FastifyRequest, reply: F
   const plain = toProblem(error, String(request.id));
   const extend = request.routeOptions.config?.problemExtension;
   const problem = extend ? { ...plain, ...extend(plain) } : plain;
+  logProblem(request, problem, error);
+  return sendProblem(reply, problem);
+}
+
+/** One line per problem answered: server errors with their cause (messages only, redacted by pino). */
+export function logProblem(request: FastifyRequest, problem: Problem, error: unknown): void {
   if (problem.status >= 500) {
     const cause = error instanceof Error ? error : undefined;
     request.log.error(
@@ -96,5 +102,4 @@ export function problemHandler(error: unknown, request: FastifyRequest, reply: F
   } else {
     request.log.info({ code: problem.code, field: problem.field }, 'request rejected');
   }
-  return sendProblem(reply, problem);
 }

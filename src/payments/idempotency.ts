@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Sql } from 'postgres';
-import { toProblem } from '../http/problem.ts';
+import { logProblem, toProblem } from '../http/problem.ts';
 import { CardholdError } from '../shared/errors.ts';
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
@@ -15,11 +15,19 @@ interface StoredResponse {
 }
 
 /**
+ * Server errors after which nothing was charged, captured or refunded: every processor attempt was
+ * recorded as not processed, or the vault refused before sending anything. Only these free a key.
+ */
+const NOTHING_DONE = new Set(['processor_unavailable', 'vault_unavailable', 'not_ready']);
+
+/**
  * Stripe's idempotency semantics, kept in PostgreSQL so that every api replica sees them: the first
  * request with a key runs; later ones with the same key and the same method, path and body get its
  * response replayed for 24 hours; different parameters are refused (422); a duplicate arriving while
- * the first still runs gets 409. A first request that fails with a server error (5xx: nothing was done)
- * frees the key, so the client's retry runs again.
+ * the first still runs gets 409. A first request that fails with a server error that proves nothing was
+ * done (NOTHING_DONE) frees the key, so the client's retry runs again; any other server error may have
+ * come after a processor acted, so it is stored and replayed like any answer, as Stripe does with its
+ * 500s, and a retry cannot charge twice.
  */
 export class Idempotency {
   readonly #sql: Sql;
@@ -65,13 +73,15 @@ export class Idempotency {
       stored = { status, type: 'application/json; charset=utf-8', body: JSON.stringify(body) };
     } catch (error) {
       const plain = toProblem(error, String(request.id));
-      if (plain.status >= 500) {
+      if (plain.status >= 500 && NOTHING_DONE.has(plain.code)) {
         await this.#release(merchantId, header);
         throw error;
       }
       // As the error handler would send it, route extensions (Stripe's status and error object) included.
       const extend = request.routeOptions.config?.problemExtension;
       const problem = extend ? { ...plain, ...extend(plain) } : plain;
+      // Answered here rather than by the error handler, so logged here.
+      logProblem(request, problem, error);
       stored = { status: problem.status, type: 'application/problem+json', body: JSON.stringify(problem) };
     }
     await this.#sql`

@@ -354,13 +354,17 @@ export class PaymentService {
           cvvSlot: payment.cvv_slot,
         });
       } catch (error) {
-        const code = error instanceof CardholdError ? error.code : 'vault_unavailable';
+        const code = error instanceof CardholdError ? error.code : 'vault_answer_lost';
         if (code === 'token_not_found' || code === 'cvv_slot_not_found') {
           return this.#refusedByVault(attempt, code, before);
         }
-        // The vault could not be asked (or refused): nothing reached a processor.
-        this.#logger.warn({ code, payment: payment.id }, 'authorize not sent');
-        result = { kind: 'failed', code };
+        result = notAnswered(error);
+        this.#logger.warn(
+          { code, payment: payment.id },
+          result.kind === 'failed'
+            ? 'authorize not sent'
+            : 'authorize may have been sent; the reconciler settles it',
+        );
       }
       const next = connectors[i + 1];
       if (result.kind === 'failed' && next) {
@@ -389,7 +393,9 @@ export class PaymentService {
       await this.#finishAttempt(db, attempt.id, 'failed', { errorCode: code });
       await db`
         update payments.payment_intents set status = ${code === 'token_not_found' ? 'requires_payment_method' : before},
-          cvv_slot = case when ${code === 'cvv_slot_not_found'} then null else cvv_slot end, updated_at = now()
+          cvv_slot = case when ${code === 'cvv_slot_not_found'} then null else cvv_slot end,
+          payment_method = case when ${code === 'token_not_found'} then null else payment_method end,
+          updated_at = now()
         where id = ${attempt.payment_id}`;
     });
     if (code === 'token_not_found')
@@ -527,7 +533,7 @@ export class PaymentService {
           const [, updated] = await Promise.all([
             finished,
             db<PaymentRow[]>`
-            update payments.payment_intents set status = 'requires_payment_method',
+            update payments.payment_intents set status = 'requires_payment_method', payment_method = null,
               last_error = ${db.json(error as never)}, connector = ${attempt.connector}, cvv_slot = null,
               card_brand = coalesce(${result.card?.brand ?? null}, card_brand),
               card_last4 = coalesce(${result.card?.last4 ?? null}, card_last4), updated_at = now()
@@ -608,7 +614,7 @@ export class PaymentService {
         processorId: payment.connector_payment_id as string,
         amount: Number(attempt.amount),
       })
-      .catch(notSent);
+      .catch(notAnswered);
     return this.applyCapture(attempt, result);
   }
 
@@ -685,7 +691,7 @@ export class PaymentService {
     if (step.kind === 'done') return paymentView(step.payment);
     const result = await step.connector
       .void({ reference: step.attempt.id, merchantId: ctx.merchantId, processorId: step.processorId })
-      .catch(notSent);
+      .catch(notAnswered);
     return this.applyVoid(step.attempt, result);
   }
 
@@ -723,7 +729,9 @@ export class PaymentService {
     const step = await this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
       const row = await this.#row(db, ctx, params.paymentId, true, 'payment_intent');
-      if (!isAllowed(row.status, 'refund')) {
+      // A payment still requires_capture after a non-final capture holds captured money: refundable.
+      const partlyCaptured = row.status === 'requires_capture' && Number(row.amount_received) > 0;
+      if (!isAllowed(row.status, 'refund') && !partlyCaptured) {
         throw new CardholdError('payment_state_invalid', {
           field: 'payment_intent',
           detail: `A payment in status ${row.status} cannot be refunded`,
@@ -765,7 +773,7 @@ export class PaymentService {
         processorId: step.processorId,
         amount: Number(step.refund.amount),
       })
-      .catch(notSent);
+      .catch(notAnswered);
     return this.applyRefund(step.attempt, result);
   }
 
@@ -1003,7 +1011,8 @@ const ANSWER_PAYMENTS = `
       when x.capturable = 'none' then 0 else p.amount_capturable end,
     connector = x.connector, connector_payment_id = coalesce(x.processor_id, p.connector_payment_id),
     card_brand = coalesce(x.card_brand, p.card_brand), card_last4 = coalesce(x.card_last4, p.card_last4),
-    last_error = coalesce(x.last_error::jsonb, p.last_error), cvv_slot = null, updated_at = now()
+    last_error = coalesce(x.last_error::jsonb, p.last_error), cvv_slot = null, updated_at = now(),
+    payment_method = case when x.status = 'requires_payment_method' then null else p.payment_method end
   from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
     $9::text[])
     as x(id, status, amount_received, capturable, connector, processor_id, card_brand, card_last4, last_error)
@@ -1114,7 +1123,15 @@ function settled(payment: PaymentRow, result: ConnectorResult<void>, refusal: st
   return paymentView(payment);
 }
 
-/** A connector call that threw (the vault unreachable or refusing): nothing reached a processor. */
-function notSent(error: unknown): ConnectorResult<never> {
-  return { kind: 'failed', code: error instanceof CardholdError ? error.code : 'vault_unavailable' };
+/**
+ * A connector call that threw. The vault unreachable or refusing first means nothing reached a processor
+ * (`failed`: safe to try elsewhere or again). A lost vault answer, or anything unexpected, may have come
+ * after the processor acted: `unknown`, for the reconciler to settle by asking it, so nothing is charged,
+ * captured or refunded twice.
+ */
+function notAnswered(error: unknown): ConnectorResult<never> {
+  if (error instanceof CardholdError && error.code !== 'vault_answer_lost') {
+    return { kind: 'failed', code: error.code };
+  }
+  return { kind: 'unknown', code: 'vault_answer_lost' };
 }

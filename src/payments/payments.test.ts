@@ -366,6 +366,67 @@ for (const backend of backends()) {
       assert.equal(third.json.code, 'payment_state_invalid');
     });
 
+    test('after a non-final capture the captured part can be refunded, never more; the rest stays capturable', async () => {
+      const id = (await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', amount: 1000 })).r
+        .json.id;
+      const nothingYet = await t.request<{ code?: string }>('POST', api('/v1/refunds'), {
+        body: { payment_intent: id, amount: 100 },
+      });
+      assert.equal(nothingYet.json.code, 'payment_state_invalid', 'nothing captured, nothing to refund');
+      const part = await act(id, 'capture', { amount_to_capture: 300, final_capture: false });
+      assert.equal(part.json.status, 'requires_capture');
+      const over = await t.request<{ code?: string }>('POST', api('/v1/refunds'), {
+        body: { payment_intent: id, amount: 301 },
+      });
+      assert.equal(over.json.code, 'refund_amount_exceeded');
+      const refund = await t.request<{ status: string }>('POST', api('/v1/refunds'), {
+        body: { payment_intent: id, amount: 200 },
+      });
+      assert.equal(refund.status, 200, refund.text);
+      assert.equal(refund.json.status, 'succeeded');
+      const after = await t.request<Payment>('GET', api(`/v1/payment_intents/${id}`));
+      assert.equal(after.json.status, 'requires_capture');
+      assert.equal(after.json.amount_refunded, 200);
+      assert.equal(after.json.amount_capturable, 700);
+      const last = await act(id, 'capture', { amount_to_capture: 700 });
+      assert.equal(last.json.status, 'succeeded');
+      assert.equal(last.json.amount_received, 1000);
+    });
+
+    test('a declined payment method is dropped: confirming again needs a new one, and charges only that', async () => {
+      const declined = await confirmWith(acquirerTestCards.genericDecline);
+      const id = (declined.r.json as unknown as { payment_intent: string }).payment_intent;
+      const after = await t.request<Payment & { payment_method: string | null }>(
+        'GET',
+        api(`/v1/payment_intents/${id}`),
+      );
+      assert.equal(after.json.status, 'requires_payment_method');
+      assert.equal(after.json.payment_method, null);
+      const again = await act(id, 'confirm');
+      assert.equal(again.status, 400, again.text);
+      assert.equal(again.json.code, 'payment_state_invalid');
+      assert.equal(again.json.field, 'payment_method');
+      const attempts = async () =>
+        (await t.request<{ data: unknown[] }>('GET', api(`/v1/payment_intents/${id}/attempts`))).json.data
+          .length;
+      assert.equal(await attempts(), 1, 'the declined card was not sent again');
+      const { token } = await tokenize(acquirerTestCards.approve, { cvv: false });
+      const paid = await act(id, 'confirm', { payment_method: token });
+      assert.equal(paid.json.status, 'succeeded');
+      assert.equal(await attempts(), 2);
+    });
+
+    test('confirm=true without a payment method is refused before anything is written', async () => {
+      const count = async () =>
+        (await t.adminSql<{ n: number }[]>`select count(*)::int as n from payments.payment_intents`)[0]?.n;
+      const before = await count();
+      const r = await pay({ amount: 500, currency: 'usd', confirm: true });
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.json.code, 'request_invalid');
+      assert.equal(r.json.field, 'payment_method');
+      assert.equal(await count(), before);
+    });
+
     test('refunds: partial and multiple up to the captured amount, never above; capture after cancel refused', async () => {
       const id = (await confirmWith(acquirerTestCards.approve, { amount: 1000 })).r.json.id;
       const refund = (amount?: number) =>

@@ -3,6 +3,7 @@ import { accessOf } from '../auth/authenticate.ts';
 import type { Permission } from '../auth/permissions.ts';
 import type { AppInstance } from '../http/create-server.ts';
 import { acceptFormBodies } from '../http/form-body.ts';
+import { CardholdError } from '../shared/errors.ts';
 import type { Idempotency } from './idempotency.ts';
 import type { PaymentService } from './payment-service.ts';
 import {
@@ -64,14 +65,20 @@ export function registerPaymentRoutes(
           description: body.description,
           metadata: body.metadata,
         };
-        if (body.confirm && body.payment_method) {
+        if (body.confirm) {
+          // Refused before anything is written: no payment is left behind by a confirm that cannot run.
+          if (!body.payment_method) {
+            throw new CardholdError('request_invalid', {
+              field: 'payment_method',
+              detail: 'confirm=true needs a payment_method',
+            });
+          }
           return {
             status: 200,
             body: await payments.createAndConfirm(ctx, { ...params, paymentMethod: body.payment_method }),
           };
         }
-        const payment = await payments.create(ctx, params);
-        return { status: 200, body: body.confirm ? await payments.confirm(ctx, payment.id, {}) : payment };
+        return { status: 200, body: await payments.create(ctx, params) };
       });
     },
   );

@@ -2,6 +2,7 @@ import { createSecureContext } from 'node:tls';
 import { Agent, request } from 'undici';
 import { MERCHANT_HEADER } from '../auth/authenticate.ts';
 import type { TlsMaterial } from '../http/create-server.ts';
+import { neverSent } from '../shared/connect-errors.ts';
 import { CardholdError, isErrorCode } from '../shared/errors.ts';
 
 export interface ForwardCall {
@@ -25,6 +26,22 @@ export interface TokenSummary {
 
 /** Vault errors the api passes on as they are; anything else from the vault means it cannot serve. */
 const PASSED_ON = new Set(['token_not_found', 'cvv_slot_not_found', 'forward_target_not_allowed']);
+
+/**
+ * The vault's server errors that it raises before a forward sends anything: the audit record, the key
+ * provider, the database read of the token or the CVV store failed, or it is not ready. Any other server
+ * error on a forward (an internal error, an unreadable answer) may have come after the processor acted.
+ */
+const REFUSED_BEFORE_SENDING = new Set([
+  'audit_unavailable',
+  'key_provider_unavailable',
+  'key_provider_sealed',
+  'storage_unavailable',
+  'volatile_store_unavailable',
+  'token_integrity_failed',
+  'not_ready',
+  'vault_unavailable',
+]);
 
 /**
  * The api's client of the vault, authenticated by its certificate (spiffe://cardhold/api) and acting
@@ -61,8 +78,13 @@ export class VaultClient {
     }
   }
 
+  /**
+   * Throws `vault_unavailable` when the vault provably sent nothing on (it was not reached, or refused
+   * first), and `vault_answer_lost` when it may have: the api then records the outcome as unknown and the
+   * reconciler asks the processor, rather than trying again and charging twice.
+   */
   forward(merchantId: string, call: ForwardCall): Promise<ForwardAnswer> {
-    return this.#call<ForwardAnswer>('POST', '/v1/forward', merchantId, call);
+    return this.#call<ForwardAnswer>('POST', '/v1/forward', merchantId, call, true);
   }
 
   /** The authorization outcome became known later: the CVV goes now (PCI DSS 3.3.1.2). */
@@ -70,7 +92,18 @@ export class VaultClient {
     await this.#call('POST', `/v1/cvv-slots/${slotId}/settle`, merchantId, { outcome });
   }
 
-  async #call<T>(method: string, path: string, merchantId: string, body?: unknown): Promise<T> {
+  async #call<T>(
+    method: string,
+    path: string,
+    merchantId: string,
+    body?: unknown,
+    forwards = false,
+  ): Promise<T> {
+    // A forward that failed after it may have reached the vault is ambiguous, not unavailable.
+    const lost = (cause: unknown, detail: string) =>
+      forwards
+        ? new CardholdError('vault_answer_lost', { cause, detail })
+        : new CardholdError('vault_unavailable', { cause, detail });
     let response: Awaited<ReturnType<typeof request>>;
     try {
       response = await request(`${this.#base().replace(/\/$/, '')}${path}`, {
@@ -85,22 +118,31 @@ export class VaultClient {
         bodyTimeout: 70_000,
       });
     } catch (error) {
-      throw new CardholdError('vault_unavailable', { cause: error });
+      if (neverSent(error)) throw new CardholdError('vault_unavailable', { cause: error });
+      throw lost(error, 'The connection to the vault failed after the request was sent');
     }
-    const text = await response.body.text();
+    let text: string;
+    try {
+      text = await response.body.text();
+    } catch (error) {
+      throw lost(error, 'The vault’s answer was cut off');
+    }
     if (response.statusCode === 204) return undefined as T;
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
-      throw new CardholdError('vault_unavailable', { detail: 'The vault answered with something not JSON' });
+      if (response.statusCode >= 400 && response.statusCode < 500) {
+        throw new CardholdError('vault_unavailable', { detail: 'The vault refused the request' });
+      }
+      throw lost(undefined, 'The vault answered with something not JSON');
     }
     if (response.statusCode < 300) return parsed as T;
     const code = (parsed as { code?: string }).code ?? '';
     if (PASSED_ON.has(code) && isErrorCode(code)) throw new CardholdError(code);
-    throw new CardholdError('vault_unavailable', {
-      detail: `The vault refused the request (${isErrorCode(code) ? code : response.statusCode})`,
-    });
+    const detail = `The vault refused the request (${isErrorCode(code) ? code : response.statusCode})`;
+    if (response.statusCode >= 500 && !REFUSED_BEFORE_SENDING.has(code)) throw lost(undefined, detail);
+    throw new CardholdError('vault_unavailable', { detail });
   }
 }
 

@@ -110,6 +110,11 @@ export const errorCatalog = {
     status: 503,
     title: 'The vault cannot be reached or cannot serve card data now; nothing was charged',
   },
+  vault_answer_lost: {
+    status: 503,
+    title:
+      'The vault took the request but its answer was lost; the outcome is unknown until the processor is asked',
+  },
   idempotency_key_in_use: {
     status: 409,
     title: 'A request with this idempotency key is still being processed',

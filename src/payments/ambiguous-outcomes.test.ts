@@ -1,0 +1,284 @@
+import assert from 'node:assert/strict';
+import { createServer as createHttpsServer, type Server } from 'node:https';
+import { type AddressInfo, createServer } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { request } from 'undici';
+import { acquirerTestCards, testCvvs } from '../../test/fixtures/cards.ts';
+import { backends, futureYear, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { openLocalCa } from '../keys/local-ca.ts';
+import { CvvSlots } from '../vault/cvv-slots.ts';
+import type { PaymentStatus } from './payment-status.ts';
+
+/**
+ * Outcomes the api must not mistake for "nothing happened": the vault took a forward (and the acquirer
+ * acted on it) but its answer never reached the api; and a processor that refuses the request itself
+ * (401), which is no card decline. The api reaches the vault through a TLS-terminating proxy of this
+ * test that can lose the vault's answers; a fake processor answers every request with 401.
+ */
+
+interface Payment {
+  id: string;
+  status: PaymentStatus;
+  amount_capturable: number;
+  amount_received: number;
+  amount_refunded: number;
+  connector: string | null;
+  code?: string;
+}
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+const listen = (server: Server, port: number) =>
+  new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+
+const backend = backends().at(-1) ?? 'embedded';
+
+describe(`ambiguous and refused processor outcomes (${backend})`, () => {
+  let t: TestPlatform;
+  let proxy: Server;
+  let locked: Server;
+  const lockedHits: string[] = [];
+  /** When set, the proxy passes forwards to the vault, waits for its whole answer, then drops it. */
+  let loseForwards = false;
+  let lostForwards = 0;
+
+  before(async () => {
+    const [proxyPort, lockedPort] = [await freePort(), await freePort()];
+    const lockedUrl = `https://127.0.0.1:${lockedPort}`;
+    t = await startTestPlatform(backend, 'ambiguous-outcomes', {
+      roles: ['vault', 'api', 'acquirer'],
+      env: {
+        CARDHOLD_VAULT_URL: `https://127.0.0.1:${proxyPort}`,
+        CARDHOLD_FORWARD_ALLOWLIST: lockedUrl,
+        CARDHOLD_CONNECTORS: JSON.stringify([
+          { name: 'locked', type: 'test-acquirer', url: lockedUrl },
+          { name: 'primary', type: 'test-acquirer' },
+          { name: 'secondary', type: 'test-acquirer' },
+        ]),
+        CARDHOLD_ROUTING_RULES: JSON.stringify([
+          { when: { currency: ['CAD'] }, connectors: ['locked'] },
+          { when: { currency: ['JPY'] }, connectors: ['locked', 'primary'] },
+          { when: {}, connectors: ['primary', 'secondary'] },
+        ]),
+        CARDHOLD_RECONCILE_INTERVAL_SECONDS: '3600',
+      },
+    });
+    const ca = await openLocalCa(t.dataDir);
+    const vaultCert = await ca.certificate('vault');
+    const acquirerCert = await ca.certificate('acquirer');
+    // The api's view of the vault: the vault's own certificate, and the api's towards the real vault.
+    const upstream = await t.serviceAgent('api');
+    proxy = createHttpsServer({ cert: vaultCert.certPem, key: vaultCert.keyPem }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const headers = { ...req.headers };
+        delete headers.host;
+        delete headers.connection;
+        void request(`${t.vaultUrl}${req.url}`, {
+          method: req.method as 'POST',
+          headers,
+          body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
+          dispatcher: upstream,
+        }).then(
+          async (answer) => {
+            const body = Buffer.from(await answer.body.arrayBuffer());
+            if (loseForwards && req.url === '/v1/forward') {
+              lostForwards++;
+              res.socket?.destroy();
+              return;
+            }
+            const out: Record<string, string> = {};
+            for (const [name, value] of Object.entries(answer.headers)) {
+              if (typeof value === 'string' && name !== 'connection' && name !== 'transfer-encoding')
+                out[name] = value;
+            }
+            res.writeHead(answer.statusCode, out).end(body);
+          },
+          () => res.socket?.destroy(),
+        );
+      });
+    });
+    await listen(proxy, proxyPort);
+    // A processor that refuses the vault itself: every request gets 401, as a bad client certificate would.
+    locked = createHttpsServer({ cert: acquirerCert.certPem, key: acquirerCert.keyPem }, (req, res) => {
+      lockedHits.push(`${req.method} ${req.url}`);
+      req.resume();
+      res.writeHead(401, { 'content-type': 'application/json' }).end('{"code":"unauthenticated"}');
+    });
+    await listen(locked, lockedPort);
+  });
+
+  after(async () => {
+    await t?.close();
+    proxy?.closeAllConnections();
+    locked?.closeAllConnections();
+    await new Promise((resolve) => proxy?.close(resolve));
+    await new Promise((resolve) => locked?.close(resolve));
+  });
+
+  const api = (path: string) => `${t.apiUrl}${path}`;
+  const tokenize = async (pan: string) => {
+    const r = await t.request<{ token: { id: string }; cvv_slot: { id: string } }>(
+      'POST',
+      `${t.vaultUrl}/v1/tokens`,
+      { body: { pan, exp_month: 12, exp_year: futureYear, cvv: testCvvs.three } },
+    );
+    assert.equal(r.status, 201, r.text);
+    return { token: r.json.token.id, slot: r.json.cvv_slot.id };
+  };
+  const slotLeft = async (slot: string): Promise<number | null> => {
+    if (t.redis && (await t.redis.exists(`${CvvSlots.keyPrefix(t.merchantId)}${slot}`)) === 0) return null;
+    const r = await t.request<{ uses_remaining: number }>('GET', `${t.vaultUrl}/v1/cvv-slots/${slot}`);
+    return r.status === 200 ? r.json.uses_remaining : null;
+  };
+  const attemptsOf = async (id: string) =>
+    (
+      await t.request<{ data: { kind: string; connector: string; status: string }[] }>(
+        'GET',
+        api(`/v1/payment_intents/${id}/attempts`),
+      )
+    ).json.data.map((a) => [a.kind, a.connector, a.status]);
+  const get = async (id: string) => (await t.request<Payment>('GET', api(`/v1/payment_intents/${id}`))).json;
+  const countPayments = async () =>
+    (await t.request<{ data: unknown[] }>('GET', api('/v1/payment_intents?limit=100'))).json.data.length;
+
+  test('an authorization whose answer is lost after the acquirer approved is unknown: no fallback, no second charge on retry, settled by the reconciler', async () => {
+    const { token, slot } = await tokenize(acquirerTestCards.approve);
+    const body = {
+      amount: 2500,
+      currency: 'usd',
+      capture_method: 'manual',
+      payment_method: token,
+      payment_method_options: { card: { cvc_token: slot } },
+      confirm: true,
+    };
+    const headers = { 'idempotency-key': `lost-${Date.now().toString(36)}` };
+    const paymentsBefore = await countPayments();
+    loseForwards = true;
+    const lostBefore = lostForwards;
+    const first = await t.request<Payment>('POST', api('/v1/payment_intents'), { body, headers });
+    // The merchant's retry with the same key, while answers are still being lost.
+    const retry = await t.request<Payment>('POST', api('/v1/payment_intents'), { body, headers });
+    loseForwards = false;
+    assert.equal(lostForwards - lostBefore, 1, 'exactly one forward reached the vault and lost its answer');
+    assert.equal(first.status, 200, first.text);
+    assert.equal(first.json.status, 'processing');
+    assert.equal(retry.status, 200);
+    assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+    assert.equal(retry.json.id, first.json.id);
+    assert.equal(await countPayments(), paymentsBefore + 1);
+    // Not handed to the secondary connector: the primary may have charged the card (it did).
+    assert.deepEqual(await attemptsOf(first.json.id), [['authorize', 'primary', 'unknown']]);
+
+    await t.platform.services.reconciler?.runOnce(0);
+    const settled = await get(first.json.id);
+    assert.equal(settled.status, 'requires_capture');
+    assert.equal(settled.amount_capturable, 2500);
+    assert.deepEqual(await attemptsOf(first.json.id), [['authorize', 'primary', 'succeeded']]);
+    // Authorization is complete: the reconciler destroyed the CVV (PCI DSS 3.3.1.2).
+    assert.equal(await slotLeft(slot), null);
+  });
+
+  test('a capture and a refund whose answers are lost stay reserved until the reconciler learns they happened', async () => {
+    const { token } = await tokenize(acquirerTestCards.approve);
+    const made = await t.request<Payment>('POST', api('/v1/payment_intents'), {
+      body: { amount: 3000, currency: 'usd', capture_method: 'manual', payment_method: token, confirm: true },
+    });
+    assert.equal(made.json.status, 'requires_capture', made.text);
+    const id = made.json.id;
+
+    loseForwards = true;
+    const capture = await t.request<Payment>('POST', api(`/v1/payment_intents/${id}/capture`), {
+      body: { amount_to_capture: 1000 },
+    });
+    loseForwards = false;
+    assert.equal(capture.status, 200, capture.text);
+    assert.equal(capture.json.amount_capturable, 2000, 'the captured amount stays reserved');
+    assert.equal(capture.json.amount_received, 0);
+    // The unknown capture's amount still counts against what is left to capture.
+    const again = await t.request<Payment>('POST', api(`/v1/payment_intents/${id}/capture`), {
+      body: { amount_to_capture: 2001 },
+    });
+    assert.equal(again.json.code, 'capture_amount_exceeded');
+    await t.platform.services.reconciler?.runOnce(0);
+    const captured = await get(id);
+    assert.equal(captured.status, 'succeeded');
+    assert.equal(captured.amount_received, 1000);
+
+    loseForwards = true;
+    const refund = await t.request<{ status: string; code?: string }>('POST', api('/v1/refunds'), {
+      body: { payment_intent: id, amount: 400 },
+    });
+    loseForwards = false;
+    assert.equal(refund.status, 200, refund.text);
+    assert.equal(refund.json.status, 'pending');
+    assert.equal((await get(id)).amount_refunded, 400, 'reserved while unknown');
+    const over = await t.request<{ code?: string }>('POST', api('/v1/refunds'), {
+      body: { payment_intent: id, amount: 700 },
+    });
+    assert.equal(over.json.code, 'refund_amount_exceeded', 'the unknown refund still counts');
+    await t.platform.services.reconciler?.runOnce(0);
+    assert.equal((await get(id)).amount_refunded, 400);
+    assert.deepEqual(
+      (await attemptsOf(id)).map(([kind, , status]) => [kind, status]),
+      [
+        ['authorize', 'succeeded'],
+        ['capture', 'succeeded'],
+        ['refund', 'succeeded'],
+      ],
+    );
+  });
+
+  test('a processor that refuses the request itself (401) is a failure, not a decline: the CVV is kept, the next connector is tried', async () => {
+    const alone = await tokenize(acquirerTestCards.approve);
+    const hits = lockedHits.length;
+    const refused = await t.request<Payment & { error?: { type: string } }>(
+      'POST',
+      api('/v1/payment_intents'),
+      {
+        body: {
+          amount: 900,
+          currency: 'cad',
+          payment_method: alone.token,
+          payment_method_options: { card: { cvc_token: alone.slot } },
+          confirm: true,
+        },
+      },
+    );
+    assert.equal(lockedHits.length, hits + 1, 'the request reached the refusing processor');
+    assert.equal(refused.status, 503, refused.text);
+    assert.equal(refused.json.code, 'processor_unavailable');
+    assert.notEqual(refused.json.code, 'card_declined');
+    // No authorization happened: the CVV stays for a retry (one use spent).
+    assert.equal(await slotLeft(alone.slot), 2);
+    const list = await t.request<{ data: Payment[] }>('GET', api('/v1/payment_intents?limit=1'));
+    const refusedId = list.json.data[0]?.id as string;
+    assert.equal(list.json.data[0]?.status, 'requires_confirmation');
+    assert.deepEqual(await attemptsOf(refusedId), [['authorize', 'locked', 'failed']]);
+
+    const fallback = await tokenize(acquirerTestCards.approve);
+    const moved = await t.request<Payment>('POST', api('/v1/payment_intents'), {
+      body: {
+        amount: 900,
+        currency: 'jpy',
+        payment_method: fallback.token,
+        payment_method_options: { card: { cvc_token: fallback.slot } },
+        confirm: true,
+      },
+    });
+    assert.equal(moved.status, 200, moved.text);
+    assert.equal(moved.json.status, 'succeeded');
+    assert.deepEqual(await attemptsOf(moved.json.id), [
+      ['authorize', 'locked', 'failed'],
+      ['authorize', 'primary', 'succeeded'],
+    ]);
+    assert.equal(await slotLeft(fallback.slot), null, 'gone after the approval');
+  });
+});

@@ -63,3 +63,62 @@ test('binary artefacts (screenshots) are searched for test cards as bytes, witho
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('CVV values are found in every shape a leak takes, and only after a CVV-like key', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'cardhold-scan-'));
+  try {
+    const cvv = testCvvs.three;
+    const leaks = [
+      `{"cvc":"${cvv}"}`,
+      `{"cvv": ${cvv}}`,
+      `{"body":"{\\"cvc\\":\\"${cvv}\\"}"}`,
+      `{"body":"{\\\\\\"security_code\\\\\\":\\\\\\"${cvv}\\\\\\"}"}`,
+      `number=4&cvc=${cvv}&exp=12`,
+      `<card><cvc>${cvv}</cvc></card>`,
+      `cardVerificationValue: ${testCvvs.four}`,
+    ];
+    const clean = [
+      `{"amount":${cvv}0,"cvv_slot":"cvv_${cvv}"}`,
+      `{"cvc":"${cvv}0"}`,
+      `{"cvc":"[REDACTED]","order":"${cvv}"}`,
+    ];
+    await mkdir(path.join(dir, 'logs'));
+    await writeFile(path.join(dir, 'logs', 'leaks.log'), `${leaks.join('\n')}\n`);
+    await writeFile(path.join(dir, 'logs', 'clean.log'), `${clean.join('\n')}\n`);
+    const { findings } = await scanArtifacts(dir);
+    assert.deepEqual(
+      findings.map((f) => [path.basename(f.file), f.line, f.kind]),
+      leaks.map((_, i) => ['leaks.log', i + 1, 'cvv-value']),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('database dumps are searched for test cards and CVV values, not for digit runs in ciphertext', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'cardhold-scan-'));
+  try {
+    await mkdir(path.join(dir, 'db-dumps'));
+    // Hex ciphertext and hashes: long digit stretches, some Luhn-valid by chance.
+    const noise = `COPY vault.tokens (id, ciphertext) FROM stdin;\ntok_1\t\\x${'4111111111111111'}00ab\n\\.\n`;
+    await writeFile(
+      path.join(dir, 'db-dumps', 'clean.sql'),
+      noise.replace('4111111111111111', '4539148803436467'),
+    );
+    assert.deepEqual((await scanArtifacts(dir)).findings, []);
+    await writeFile(
+      path.join(dir, 'db-dumps', 'leak.sql'),
+      `COPY payments.idempotency_keys (response_body) FROM stdin;\n{"cvc":"${testCvvs.three}"}\n{"card":"${testCards.visa}"}\n\\.\n`,
+    );
+    const { findings } = await scanArtifacts(dir);
+    assert.deepEqual(
+      findings.map((f) => [path.basename(f.file), f.line, f.kind]),
+      [
+        ['leak.sql', 2, 'cvv-value'],
+        ['leak.sql', 3, 'test-pan'],
+      ],
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

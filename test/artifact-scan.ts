@@ -11,16 +11,28 @@ export interface ArtifactFinding {
   sample: string;
 }
 
+/**
+ * A test CVV after a CVV-like key, in any of the shapes a leak takes: JSON ("cvc":"739", "cvc":739), JSON
+ * inside a JSON string (\"cvc\":\"739\", at any depth of escaping), form encoding (cvc=739), XML
+ * (<cvc>739</cvc>) and log fields (cvc: 739). The value must end there: 7391 is not 739.
+ */
 const CVV_VALUE = new RegExp(
-  `"(?:cvv|cvc|card_cvv|security_code)"\\s*:\\s*"(?:${Object.values(testCvvs).join('|')})"`,
+  `(?:cvv2?|cvc2?|card_cvv|cid|security_?code|card_?verification_?value)(?:\\\\*"|')?\\s*(?:[:=>]|&quot;:)\\s*(?:\\\\*"|')?(?:${Object.values(
+    testCvvs,
+  ).join('|')})(?![0-9])`,
   'i',
 );
 
-/** Scans every file under `dir` for card data: the known test PANs, any Luhn-valid run, and CVV values. */
+/**
+ * Scans every file under `dir` for card data: the known test PANs, any Luhn-valid run, and CVV values.
+ * Database dumps (`db-dumps/`) are searched for the known test PANs and CVV values only: their hex
+ * ciphertext and hashes hold digit stretches that the Luhn-run rule would take for card numbers, and
+ * `cardhold discover` (CI) looks for card numbers there with word boundaries.
+ */
 export async function scanArtifacts(dir: string): Promise<{ files: number; findings: ArtifactFinding[] }> {
   const findings: ArtifactFinding[] = [];
   let files = 0;
-  for (const file of await walk(dir)) {
+  for (const { file, dump } of await walk(dir)) {
     files++;
     const bytes = await readFile(file);
     if (isBinary(bytes)) {
@@ -35,16 +47,18 @@ export async function scanArtifacts(dir: string): Promise<{ files: number; findi
         if (digitsOnly.includes(pan))
           findings.push({ file, line: i + 1, kind: 'test-pan', sample: mask(pan) });
       }
-      for (const m of findPans(line))
-        findings.push({ file, line: i + 1, kind: 'luhn-valid-run', sample: mask(m.digits) });
+      if (!dump) {
+        for (const m of findPans(line))
+          findings.push({ file, line: i + 1, kind: 'luhn-valid-run', sample: mask(m.digits) });
+      }
       if (CVV_VALUE.test(line)) findings.push({ file, line: i + 1, kind: 'cvv-value', sample: '"cvv":"…"' });
     }
   }
   return { files, findings };
 }
 
-async function walk(dir: string): Promise<string[]> {
-  const out: string[] = [];
+async function walk(dir: string, dump = false): Promise<{ file: string; dump: boolean }[]> {
+  const out: { file: string; dump: boolean }[] = [];
   let entries: string[];
   try {
     entries = await readdir(dir);
@@ -52,12 +66,9 @@ async function walk(dir: string): Promise<string[]> {
     return out;
   }
   for (const name of entries) {
-    // Database dumps hold hex ciphertext and hashes, whose digit stretches this line-oriented scan (no
-    // word boundaries) would take for card numbers; `cardhold discover` scans them in CI instead.
-    if (name === 'db-dumps') continue;
     const full = path.join(dir, name);
-    if ((await stat(full)).isDirectory()) out.push(...(await walk(full)));
-    else out.push(full);
+    if ((await stat(full)).isDirectory()) out.push(...(await walk(full, dump || name === 'db-dumps')));
+    else out.push({ file: full, dump });
   }
   return out;
 }

@@ -152,6 +152,11 @@ for (const backend of backends()) {
       const settled = await t.request<Payment>('GET', api(`/v1/payment_intents/${r.json.id}`));
       assert.equal(settled.json.status, 'requires_confirmation');
       assert.equal(await slotLeft(slot), 2);
+      // And it is used: confirming again sends the CVV once more (a second timeout spends a second use).
+      const again = await act(r.json.id, 'confirm');
+      assert.equal(again.status, 200, again.text);
+      assert.equal(again.json.status, 'processing');
+      assert.equal(await slotLeft(slot), 1);
     });
 
     test('a CVV slot is gone after its last use, even without an answer', async () => {

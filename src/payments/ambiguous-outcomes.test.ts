@@ -236,6 +236,31 @@ describe(`ambiguous and refused processor outcomes (${backend})`, () => {
     );
   });
 
+  test('a void whose answer is lost leaves the payment as it was until the reconciler learns it happened', async () => {
+    const { token } = await tokenize(acquirerTestCards.approve);
+    const made = await t.request<Payment>('POST', api('/v1/payment_intents'), {
+      body: { amount: 1200, currency: 'usd', capture_method: 'manual', payment_method: token, confirm: true },
+    });
+    const id = made.json.id;
+    loseForwards = true;
+    const cancel = await t.request<Payment>('POST', api(`/v1/payment_intents/${id}/cancel`), { body: {} });
+    loseForwards = false;
+    assert.equal(cancel.status, 200, cancel.text);
+    assert.equal(cancel.json.status, 'requires_capture');
+    // Nothing else may happen to it meanwhile: the processor may already have released the money.
+    const capture = await t.request<Payment>('POST', api(`/v1/payment_intents/${id}/capture`), { body: {} });
+    assert.equal(capture.json.code, 'payment_in_progress');
+    await t.platform.services.reconciler?.runOnce(0);
+    assert.equal((await get(id)).status, 'canceled');
+    assert.deepEqual(
+      (await attemptsOf(id)).map(([kind, , status]) => [kind, status]),
+      [
+        ['authorize', 'succeeded'],
+        ['void', 'succeeded'],
+      ],
+    );
+  });
+
   test('a processor that refuses the request itself (401) is a failure, not a decline: the CVV is kept, the next connector is tried', async () => {
     const alone = await tokenize(acquirerTestCards.approve);
     const hits = lockedHits.length;

@@ -1,7 +1,14 @@
 import { ConfigError } from '../config/config.ts';
+import { currencyCode } from '../payments/currencies.ts';
+import type { CardBrand } from '../vault/card-brands.ts';
+import { merchantIdPattern } from '../vault/identifiers.ts';
 import type { Connector } from './connector.ts';
 
-/** When a rule applies; every listed condition must hold, and an absent one always holds. */
+/**
+ * When a rule applies; every listed condition must hold, and an absent one always holds. Currencies and
+ * brands match in any letter case, merchant ids exactly; both amount bounds are inclusive.
+ * parseRoutingRules checks every type.
+ */
 export interface RoutingCondition {
   currency?: string[];
   brand?: string[];
@@ -36,7 +43,10 @@ export class Router {
     for (const [i, rule] of rules.entries()) {
       for (const name of rule.connectors) {
         if (!this.#connectors.has(name)) {
-          throw new ConfigError('CARDHOLD_ROUTING_RULES', `rule ${i + 1} names an unknown connector`);
+          throw new ConfigError(
+            'CARDHOLD_ROUTING_RULES',
+            `rule ${i + 1}: "connectors" names an unknown connector`,
+          );
         }
       }
     }
@@ -64,19 +74,70 @@ export class Router {
 }
 
 function matches(when: RoutingCondition, input: RouteInput): boolean {
+  // Currency codes and brands in any letter case; merchant ids are case-sensitive, so compared exactly.
   const within = (list: string[] | undefined, value: string) =>
     !list || list.some((v) => v.toLowerCase() === value.toLowerCase());
   return (
     within(when.currency, input.currency) &&
     within(when.brand, input.brand) &&
-    within(when.merchant, input.merchantId) &&
+    (!when.merchant || when.merchant.includes(input.merchantId)) &&
     (when.min_amount === undefined || input.amount >= when.min_amount) &&
     (when.max_amount === undefined || input.amount <= when.max_amount)
   );
 }
 
-/** Parses CARDHOLD_ROUTING_RULES; a bad value names the setting, never echoes it. */
-export function parseRoutingRules(text: string | undefined): RoutingRule[] {
+const conditionNames = ['currency', 'brand', 'merchant', 'min_amount', 'max_amount'] as const;
+
+/** Every brand the vault can give a token (src/vault/card-brands.ts); the compiler keeps this list complete. */
+const brandNames: Record<CardBrand, true> = {
+  visa: true,
+  mastercard: true,
+  amex: true,
+  discover: true,
+  diners: true,
+  jcb: true,
+  unionpay: true,
+  maestro: true,
+  unknown: true,
+};
+
+const merchantId = new RegExp(merchantIdPattern);
+const connectorName = /^[a-z0-9_-]{1,40}$/;
+
+/** A field name as the operator wrote it if it is letters and underscores only: never digits, never free text. */
+const quoted = (name: string, prefix = '') =>
+  /^[A-Za-z_]{1,40}$/.test(name) ? `"${prefix}${name}"` : `(name not shown)`;
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const isSupportedCurrency = (value: string) => {
+  try {
+    currencyCode(value);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Parses CARDHOLD_ROUTING_RULES and checks the type of everything in it, so that a bad rule stops
+ * start-up instead of failing (or silently never matching) payments later. A rule is
+ * `{"when": {…}, "connectors": [names]}`; the conditions, each optional:
+ * - `currency`: a non-empty list of supported ISO 4217 codes (any case);
+ * - `brand`: a non-empty list of card brands (visa, mastercard, amex, discover, diners, jcb, unionpay,
+ *   maestro, unknown; any case);
+ * - `merchant`: a non-empty list of merchant ids (`mer_…`);
+ * - `min_amount`, `max_amount`: non-negative safe integers in minor units, both bounds inclusive, and
+ *   `min_amount` no greater than `max_amount`.
+ * `connectors` is a non-empty list of distinct connector names, checked against `knownConnectors` when
+ * given (the Router checks them in any case). A bad value names the setting, the rule (from 1) and the
+ * field, never the value.
+ */
+export function parseRoutingRules(
+  text: string | undefined,
+  knownConnectors?: readonly string[],
+): RoutingRule[] {
   if (!text) return [];
   let parsed: unknown;
   try {
@@ -85,18 +146,70 @@ export function parseRoutingRules(text: string | undefined): RoutingRule[] {
     throw new ConfigError('CARDHOLD_ROUTING_RULES', 'must be a JSON list of rules');
   }
   if (!Array.isArray(parsed)) throw new ConfigError('CARDHOLD_ROUTING_RULES', 'must be a JSON list of rules');
-  return parsed.map((raw, i) => {
-    const rule = raw as Partial<RoutingRule>;
+  return parsed.map((raw: unknown, i) => {
     const problem = (what: string) => new ConfigError('CARDHOLD_ROUTING_RULES', `rule ${i + 1}: ${what}`);
-    if (!rule || typeof rule !== 'object') throw problem('must be an object');
-    if (!Array.isArray(rule.connectors) || rule.connectors.length === 0)
-      throw problem('needs a non-empty "connectors" list');
-    const when = rule.when ?? {};
-    for (const key of Object.keys(when)) {
-      if (!['currency', 'brand', 'merchant', 'min_amount', 'max_amount'].includes(key))
-        throw problem(`unknown condition "${key}"`);
+    if (!isObject(raw)) throw problem('must be an object');
+    for (const key of Object.keys(raw)) {
+      if (key !== 'when' && key !== 'connectors')
+        throw problem(`unknown field ${quoted(key)} (known: when, connectors)`);
     }
-    return { when, connectors: rule.connectors.map(String) };
+    const connectors = raw['connectors'];
+    if (!Array.isArray(connectors) || connectors.length === 0)
+      throw problem('"connectors" must be a non-empty list of connector names');
+    for (const [j, name] of connectors.entries()) {
+      if (typeof name !== 'string' || !connectorName.test(name))
+        throw problem(`"connectors[${j}]" must be a connector name (lower-case letters, digits, - or _)`);
+      if (connectors.indexOf(name) !== j)
+        throw problem(`"connectors[${j}]" names a connector already listed`);
+      if (knownConnectors && !knownConnectors.includes(name))
+        throw problem(`"connectors[${j}]" names an unknown connector`);
+    }
+    const rawWhen = 'when' in raw ? raw['when'] : {};
+    if (!isObject(rawWhen)) throw problem('"when" must be an object of conditions');
+    const when: RoutingCondition = {};
+    for (const [key, value] of Object.entries(rawWhen)) {
+      const field = `"when.${key}"`;
+      const list = (each: string, valid: (item: string) => boolean): string[] => {
+        if (!Array.isArray(value) || value.length === 0)
+          throw problem(`${field} must be a non-empty list, each item ${each}`);
+        for (const [j, item] of value.entries()) {
+          if (typeof item !== 'string' || !valid(item)) throw problem(`"when.${key}[${j}]" must be ${each}`);
+        }
+        return value as string[];
+      };
+      const amount = (): number => {
+        if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
+          throw problem(`${field} must be a non-negative whole number of minor units`);
+        return value;
+      };
+      switch (key as (typeof conditionNames)[number]) {
+        case 'currency':
+          when.currency = list(
+            'a supported ISO 4217 currency code (3 letters)',
+            (c) => /^[A-Za-z]{3}$/.test(c) && isSupportedCurrency(c),
+          );
+          break;
+        case 'brand':
+          when.brand = list(`a card brand (${Object.keys(brandNames).join(', ')})`, (b) =>
+            Object.hasOwn(brandNames, b.toLowerCase()),
+          );
+          break;
+        case 'merchant':
+          when.merchant = list('a merchant id (mer_…)', (m) => merchantId.test(m));
+          break;
+        case 'min_amount':
+          when.min_amount = amount();
+          break;
+        case 'max_amount':
+          when.max_amount = amount();
+          break;
+        default:
+          throw problem(`unknown condition ${quoted(key, 'when.')} (known: ${conditionNames.join(', ')})`);
+      }
+    }
+    if (when.min_amount !== undefined && when.max_amount !== undefined && when.min_amount > when.max_amount)
+      throw problem('"when.min_amount" must not be greater than "when.max_amount"');
+    return { when, connectors: [...connectors] as string[] };
   });
 }
 

@@ -371,7 +371,7 @@ export const settings = {
     env: 'CARDHOLD_ROUTING_RULES',
     type: 'string',
     description:
-      'JSON list of ordered routing rules, e.g. [{"when":{"currency":["EUR"]},"connectors":["a","b"]}]; the first rule that matches gives the connectors to try in order. Default: every connector in the order listed.',
+      'JSON list of ordered routing rules, e.g. [{"when":{"currency":["EUR"]},"connectors":["a","b"]}]; the first rule that matches gives the connectors to try in order. Default: every connector in the order listed. Types, checked at start-up: connectors a non-empty list of distinct configured connector names; in when, each optional, currency a non-empty list of supported ISO 4217 codes, brand a non-empty list of card brands, merchant a non-empty list of merchant ids (mer_…, compared exactly), min_amount and max_amount non-negative whole numbers of minor units, both inclusive, min ≤ max. Anything else stops start-up, naming the rule and field.',
   },
   reconcileIntervalSeconds: {
     env: 'CARDHOLD_RECONCILE_INTERVAL_SECONDS',

@@ -678,7 +678,13 @@ async function startPayments(options: {
         vault,
       }),
   );
-  const router = new Router(connectors, parseRoutingRules(config.routingRules));
+  const router = new Router(
+    connectors,
+    parseRoutingRules(
+      config.routingRules,
+      connectors.map((c) => c.name),
+    ),
+  );
   // Payment events go to the webhook outbox in the transaction that changes the payment.
   const events: EventSink = (tx, batch) => enqueueEvents(tx, batch);
   const apiLogger = logger.child({ role: 'api' });

@@ -88,13 +88,23 @@ export const CreateRefundBody = Type.Object(
 export const PaymentParams = Type.Object({ id: Type.String({ pattern: paymentIdPattern }) });
 export const RefundParams = Type.Object({ id: Type.String({ pattern: refundIdPattern }) });
 
+/**
+ * The last second of year 9999 (9999-12-31T23:59:59Z), where four-digit years (ISO 8601, most clients'
+ * date types) end. Larger filters are refused as bad input: past PostgreSQL's own range, to_timestamp
+ * overflowed and the list answered 500.
+ */
+export const MAX_UNIX_SECONDS = 253_402_300_799;
+
+const UnixSeconds = (description: string) =>
+  Type.Integer({ minimum: 0, maximum: MAX_UNIX_SECONDS, description: `${description}, in Unix seconds` });
+
 export const ListPaymentsQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
     starting_after: Type.Optional(Type.String({ pattern: paymentIdPattern })),
     status: Type.Optional(literals([...paymentStatuses])),
-    'created[gte]': Type.Optional(Type.Integer({ minimum: 0, description: 'Unix seconds' })),
-    'created[lte]': Type.Optional(Type.Integer({ minimum: 0, description: 'Unix seconds' })),
+    'created[gte]': Type.Optional(UnixSeconds('Created at or after')),
+    'created[lte]': Type.Optional(UnixSeconds('Created at or before')),
   },
   { additionalProperties: false },
 );

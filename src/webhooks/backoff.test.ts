@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { backends, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { loadConfig } from '../config/config.ts';
+import { createLogger } from '../shared/logger.ts';
+import type { Sql } from '../storage/database.ts';
+import { type DispatcherSettings, WebhookDispatcher } from './dispatcher.ts';
+import { enqueueEvent } from './outbox.ts';
+import type { WebhookSecretKey } from './secret-key.ts';
+
+const SECOND = 1000;
+const HOUR = 3600 * SECOND;
+
+/** The documented defaults (docs/webhooks.md), read from the configuration rather than assumed. */
+const defaults = loadConfig({});
+const settings: DispatcherSettings = {
+  retryBaseMs: defaults.webhookRetryBaseMs,
+  retryCapMs: defaults.webhookRetryCapMs,
+  retryHorizonMs: defaults.webhookRetryHorizonMs,
+  pollIntervalMs: defaults.webhookPollIntervalMs,
+  requestTimeoutMs: 2000,
+  production: false,
+};
+
+/** Signing needs a secret, not the real key: these attempts only ever reach a closed port. */
+const stubSecretKey = { open: () => ({ expose: () => 'whsec_backoff_test' }) } as unknown as WebhookSecretKey;
+
+function dispatcher(options: { sql?: Sql; now?: () => number; settings?: Partial<DispatcherSettings> } = {}) {
+  return new WebhookDispatcher({
+    sql: options.sql ?? ({} as Sql),
+    secretKey: stubSecretKey,
+    settings: { ...settings, ...options.settings },
+    logger: createLogger({ level: 'silent' }),
+    ...(options.now ? { now: options.now } : {}),
+  });
+}
+
+/** The delay before jitter after the n-th failure: base × 2^(n−1), capped. */
+const fullDelay = (attempt: number, base = settings.retryBaseMs, cap = settings.retryCapMs) =>
+  Math.min(cap, base * 2 ** (attempt - 1));
+
+describe('webhook retry schedule (WebhookDispatcher.backoffMs)', () => {
+  test('the defaults are 30 s, 1 h and 24 h, as documented', () => {
+    assert.equal(settings.retryBaseMs, 30 * SECOND);
+    assert.equal(settings.retryCapMs, HOUR);
+    assert.equal(settings.retryHorizonMs, 24 * HOUR);
+  });
+
+  test('delays double from the base up to the cap, each with jitter between half and the whole', async () => {
+    const d = dispatcher();
+    try {
+      // 30 s, 1 min, 2 min, 4 min, 8 min, 16 min, 32 min, then the 1 h cap.
+      const expected = [30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600].map((s) => s * SECOND);
+      for (const [i, full] of expected.entries()) {
+        const attempt = i + 1;
+        assert.equal(fullDelay(attempt), full, `attempt ${attempt}`);
+        const samples = Array.from({ length: 3000 }, () => d.backoffMs(attempt));
+        const low = Math.min(...samples);
+        const high = Math.max(...samples);
+        assert.ok(samples.every(Number.isInteger), 'whole milliseconds');
+        assert.ok(low >= Math.ceil(full / 2), `attempt ${attempt}: ${low} is at least half of ${full}`);
+        assert.ok(high <= full, `attempt ${attempt}: ${high} is at most ${full}`);
+        // The jitter really spreads over the range (each bound fails by chance with p < 1e-130).
+        assert.ok(low < full * 0.55, `attempt ${attempt}: jitter reaches down near half (${low})`);
+        assert.ok(high > full * 0.95, `attempt ${attempt}: jitter reaches up near the whole (${high})`);
+      }
+      // However many failures, never beyond the cap (and never Infinity or NaN).
+      for (const attempt of [50, 1000, Number.MAX_SAFE_INTEGER]) {
+        const delay = d.backoffMs(attempt);
+        assert.ok(delay >= HOUR / 2 && delay <= HOUR, `attempt ${attempt}: ${delay}`);
+      }
+      // An attempt count below 1 is treated as the first failure.
+      for (const attempt of [0, -3]) {
+        const delay = d.backoffMs(attempt);
+        assert.ok(delay >= 15 * SECOND && delay <= 30 * SECOND, `attempt ${attempt}: ${delay}`);
+      }
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test('other settings: the same doubling and cap; a 1 ms base still waits 1 ms', async () => {
+    const d = dispatcher({ settings: { retryBaseMs: 40, retryCapMs: 200 } });
+    try {
+      for (const [attempt, full] of [
+        [1, 40],
+        [2, 80],
+        [3, 160],
+        [4, 200],
+        [9, 200],
+      ] as const) {
+        for (let i = 0; i < 500; i++) {
+          const delay = d.backoffMs(attempt);
+          assert.ok(delay >= full / 2 && delay <= full, `attempt ${attempt}: ${delay}`);
+        }
+      }
+    } finally {
+      await d.stop();
+    }
+    const tiny = dispatcher({ settings: { retryBaseMs: 1, retryCapMs: 1 } });
+    try {
+      assert.equal(tiny.backoffMs(1), 1);
+      assert.equal(tiny.backoffMs(30), 1);
+    } finally {
+      await tiny.stop();
+    }
+  });
+});
+
+/** A loopback port with nothing listening: every attempt is refused at once. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+for (const backend of backends()) {
+  describe(`webhook retries with the default schedule, on a simulated clock (${backend})`, () => {
+    let t: TestPlatform;
+
+    before(async () => {
+      t = await startTestPlatform(backend, 'webhook-backoff');
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    test('a failing delivery is retried with doubling delays up to the cap for 24 hours, then abandoned', async () => {
+      const port = await closedPort();
+      const endpoint = await t.request<{ id: string }>('POST', `${t.apiUrl}/v1/webhook_endpoints`, {
+        body: { url: `http://127.0.0.1:${port}/hooks`, enabled_events: ['*'] },
+      });
+      assert.equal(endpoint.status, 201, endpoint.text);
+      // The event is dated in the future, so the platform's own dispatcher (on the real clock) never
+      // finds the delivery due; ours runs on a clock that jumps to each retry's time.
+      const start = Date.UTC(2100, 0, 1);
+      const sql = t.adminSql as unknown as Sql;
+      const event = await sql.begin((tx) =>
+        enqueueEvent(
+          tx as unknown as Sql,
+          {
+            merchantId: t.merchantId,
+            type: 'payment_intent.succeeded',
+            data: { id: 'pi_backoff', object: 'payment_intent', amount: 100 },
+          },
+          { now: new Date(start) },
+        ),
+      );
+      const [delivery] = await t.adminSql<{ id: string }[]>`
+        select id from webhooks.deliveries where event_id = ${event.id}`;
+      assert.ok(delivery);
+      let clock = start;
+      const d = dispatcher({ sql, now: () => clock });
+      const attemptTimes: number[] = [];
+      let state: { status: string; next_attempt_at: Date | null; attempts: number } | undefined;
+      try {
+        for (let round = 0; round < 200; round++) {
+          assert.equal(await d.runOnce(), 1, `round ${round}: the delivery is due`);
+          attemptTimes.push(clock);
+          [state] = await t.adminSql<{ status: string; next_attempt_at: Date | null; attempts: number }[]>`
+            select status, next_attempt_at, attempts from webhooks.deliveries where id = ${delivery.id}`;
+          if (state?.status !== 'failed') break;
+          const next = state.next_attempt_at?.getTime() as number;
+          // Nothing is due a moment before the retry's time.
+          clock = next - 1;
+          assert.equal(await d.runOnce(), 0, 'not due before its time');
+          clock = next;
+        }
+        assert.equal(state?.status, 'abandoned');
+        assert.equal(state?.next_attempt_at, null);
+        // Abandoned for good: not even a week later is it tried again.
+        clock += 7 * 24 * HOUR;
+        assert.equal(await d.runOnce(), 0, 'an abandoned delivery is not tried again');
+      } finally {
+        await d.stop();
+      }
+
+      const delays = attemptTimes.slice(1).map((at, i) => at - (attemptTimes[i] as number));
+      const attempts = attemptTimes.length;
+      assert.equal(state?.attempts, attempts, 'one attempt per round');
+      // Each delay lies within the jitter bounds of base × 2^(n−1), capped at 1 h.
+      for (const [i, delay] of delays.entries()) {
+        const full = fullDelay(i + 1);
+        assert.ok(
+          delay >= Math.ceil(full / 2) && delay <= full,
+          `delay ${i + 1}: ${delay} ms for ${full} ms`,
+        );
+      }
+      // The first seven double (30 s … 32 min) and every later one is capped: at most 1 h, at least 30 min.
+      assert.ok(delays.slice(7).every((delay) => delay >= HOUR / 2 && delay <= HOUR));
+      // The retries fill the horizon: they stop within 24 h of the event, and only when the next delay
+      // (at most the 1 h cap) would pass it.
+      const total = (attemptTimes.at(-1) as number) - start;
+      assert.ok(total <= 24 * HOUR, `last attempt ${total} ms after the event`);
+      assert.ok(total > 23 * HOUR, `retries stop only near the horizon (${total} ms)`);
+      // 1 + 7 doubling retries (1 h 3.5 min at most) + capped ones of 30–60 min for the rest of the 24 h.
+      assert.ok(attempts >= 1 + 7 + 22 && attempts <= 1 + 7 + 46, `${attempts} attempts`);
+      const log = await t.adminSql<{ attempt: number; error: string }[]>`
+        select attempt, error from webhooks.delivery_attempts where delivery_id = ${delivery.id} order by attempt`;
+      assert.deepEqual(
+        log.map((a) => a.attempt),
+        Array.from({ length: attempts }, (_, i) => i + 1),
+      );
+      assert.ok(log.every((a) => a.error === 'connection_refused'));
+    });
+  });
+}

@@ -7,7 +7,8 @@ import { acquirerTestCards } from '../../test/fixtures/cards.ts';
 import { startTestPlatform, type TestPlatform } from '../../test/harness.ts';
 import { ConfigError } from '../config/config.ts';
 import type { Connector, ConnectorCapabilities } from './connector.ts';
-import { parseRoutingRules, type RouteInput, Router } from './routing.ts';
+import { parseConnectorSpecs, parseRoutingRules, type RouteInput, Router } from './routing.ts';
+import { TestAcquirerConnector } from './test-acquirer-connector.ts';
 
 const merchantA = `mer_${'A'.repeat(22)}`;
 const merchantB = `mer_${'B'.repeat(22)}`;
@@ -355,4 +356,68 @@ test('a platform with a bad routing rule does not start', async () => {
   assert.ok(started === undefined, 'the platform started with a rule that every payment would fail on');
   assert.ok(failure instanceof ConfigError, String(failure));
   assert.match(failure.message, /rule 1: "when.currency" must be a non-empty list/);
+});
+
+describe('connector capabilities can be turned off in CARDHOLD_CONNECTORS, never on', () => {
+  const spec = (capabilities: unknown) =>
+    parseConnectorSpecs(JSON.stringify([{ name: 'a', type: 'test-acquirer', capabilities }]))[0];
+
+  test('false turns a capability off; currencies narrows the list; the rest stays as declared', () => {
+    const parsed = spec({ multiple_captures: false, partial_refund: true, currencies: ['eur', 'USD'] });
+    const made = new TestAcquirerConnector({
+      name: 'a',
+      url: 'https://acquirer.invalid',
+      vault: {} as never,
+      restrict: parsed?.restrict,
+    });
+    assert.deepEqual(made.capabilities, {
+      multipleCaptures: false,
+      partialCapture: true,
+      partialRefund: true,
+      void: true,
+      sync: true,
+      currencies: ['EUR', 'USD'],
+    });
+    const plain = new TestAcquirerConnector({
+      name: 'b',
+      url: 'https://acquirer.invalid',
+      vault: {} as never,
+    });
+    assert.equal(plain.capabilities.multipleCaptures, true);
+    assert.equal(plain.capabilities.currencies, 'any');
+  });
+
+  for (const [what, capabilities, message] of [
+    ['not an object', ['void'], /connector 1: has "capabilities" that is not an object/],
+    ['an unknown capability', { refunds: false }, /connector 1: has an unknown capability/],
+    ['a flag that is not a boolean', { void: 'no' }, /"capabilities.void" that is not true or false/],
+    [
+      'currencies not a list',
+      { currencies: 'EUR' },
+      /"capabilities.currencies" that is not a non-empty list/,
+    ],
+    [
+      'an unknown currency',
+      { currencies: ['XYZ'] },
+      /"capabilities.currencies" that is not a non-empty list/,
+    ],
+  ] as const) {
+    test(`refused: ${what}`, () => {
+      assert.throws(
+        () => spec(capabilities),
+        (error: unknown) => error instanceof ConfigError && message.test(error.message),
+      );
+    });
+  }
+
+  test('refused: an unknown field in a connector (a misspelt capabilities would otherwise be ignored)', () => {
+    assert.throws(
+      () =>
+        parseConnectorSpecs(
+          JSON.stringify([{ name: 'a', type: 'test-acquirer', capabilites: { void: false } }]),
+        ),
+      (error: unknown) =>
+        error instanceof ConfigError && /connector 1: has an unknown field/.test(error.message),
+    );
+  });
 });

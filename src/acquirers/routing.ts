@@ -218,6 +218,50 @@ export interface ConnectorSpec {
   type: 'test-acquirer';
   /** Absent: the test acquirer running in this process (`cardhold start`). */
   url?: string | undefined;
+  /** What the operator turns off of what the connector supports (a contract that allows less, say). */
+  restrict?: CapabilityRestrictions | undefined;
+}
+
+/** `capabilities` of a CARDHOLD_CONNECTORS entry: each flag can only turn a capability off. */
+export interface CapabilityRestrictions {
+  multipleCaptures?: boolean;
+  partialCapture?: boolean;
+  partialRefund?: boolean;
+  void?: boolean;
+  currencies?: string[];
+}
+
+const RESTRICTABLE = {
+  multiple_captures: 'multipleCaptures',
+  partial_capture: 'partialCapture',
+  partial_refund: 'partialRefund',
+  void: 'void',
+} as const;
+
+/** Reads a connector's `capabilities`: false turns one off, true leaves it as the connector declares. */
+function parseRestrictions(raw: unknown, problem: (what: string) => ConfigError): CapabilityRestrictions {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw problem('has "capabilities" that is not an object');
+  const out: CapabilityRestrictions = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (key === 'currencies') {
+      if (
+        !Array.isArray(value) ||
+        value.length === 0 ||
+        !value.every((c) => typeof c === 'string' && isSupportedCurrency(c))
+      )
+        throw problem('has "capabilities.currencies" that is not a non-empty list of ISO 4217 codes');
+      out.currencies = value.map((c: string) => c.toUpperCase());
+      continue;
+    }
+    if (!Object.hasOwn(RESTRICTABLE, key))
+      throw problem(
+        `has an unknown capability (known: ${[...Object.keys(RESTRICTABLE), 'currencies'].join(', ')})`,
+      );
+    if (typeof value !== 'boolean') throw problem(`has "capabilities.${key}" that is not true or false`);
+    out[RESTRICTABLE[key as keyof typeof RESTRICTABLE]] = value;
+  }
+  return out;
 }
 
 /** Parses CARDHOLD_CONNECTORS. */
@@ -241,6 +285,10 @@ export function parseConnectorSpecs(text: string): ConnectorSpec[] {
     if (spec.type !== 'test-acquirer') throw problem('has an unknown "type" (known: test-acquirer)');
     if (spec.url !== undefined && (typeof spec.url !== 'string' || !spec.url.startsWith('https://')))
       throw problem('has a "url" that is not https');
-    return { name: spec.name, type: spec.type, url: spec.url };
+    const unknown = Object.keys(spec).find((key) => !['name', 'type', 'url', 'capabilities'].includes(key));
+    if (unknown !== undefined) throw problem('has an unknown field (known: name, type, url, capabilities)');
+    const given = (spec as { capabilities?: unknown }).capabilities;
+    const restrict = given === undefined ? undefined : parseRestrictions(given, problem);
+    return { name: spec.name, type: spec.type, url: spec.url, ...(restrict ? { restrict } : {}) };
   });
 }

@@ -8,6 +8,7 @@ import type {
   OperationInput,
   SyncedAuthorization,
 } from './connector.ts';
+import type { CapabilityRestrictions } from './routing.ts';
 
 /** The test acquirer's authorization object (docs/test-acquirer.md), as far as the connector reads it. */
 interface AcquirerAuthorization {
@@ -28,20 +29,28 @@ interface AcquirerAuthorization {
  */
 export class TestAcquirerConnector implements Connector {
   readonly name: string;
-  readonly capabilities: ConnectorCapabilities = {
-    multipleCaptures: true,
-    partialCapture: true,
-    partialRefund: true,
-    void: true,
-    sync: true,
-    currencies: 'any',
-  };
+  /** Everything the test acquirer supports, less what the operator turned off (`restrict`). */
+  readonly capabilities: ConnectorCapabilities;
   readonly #url: () => string;
   readonly #vault: VaultClient;
 
   /** `url` may be a function: the test acquirer in the same process has its port only once it listens. */
-  constructor(options: { name: string; url: string | (() => string); vault: VaultClient }) {
+  constructor(options: {
+    name: string;
+    url: string | (() => string);
+    vault: VaultClient;
+    restrict?: CapabilityRestrictions | undefined;
+  }) {
     this.name = options.name;
+    const off = options.restrict ?? {};
+    this.capabilities = {
+      multipleCaptures: off.multipleCaptures !== false,
+      partialCapture: off.partialCapture !== false,
+      partialRefund: off.partialRefund !== false,
+      void: off.void !== false,
+      sync: true,
+      currencies: off.currencies ?? 'any',
+    };
     const url = options.url;
     this.#url = typeof url === 'string' ? () => url : url;
     this.#vault = options.vault;

@@ -365,7 +365,7 @@ export const settings = {
     env: 'CARDHOLD_CONNECTORS',
     type: 'string',
     description:
-      'JSON list of processor connectors, e.g. [{"name":"acquirer","type":"test-acquirer","url":"https://acquirer:8445"}]. A connector without a url is the test acquirer in the same process, which is also the default.',
+      'JSON list of processor connectors, e.g. [{"name":"acquirer","type":"test-acquirer","url":"https://acquirer:8445"}]. A connector without a url is the test acquirer in the same process, which is also the default. Optional "capabilities" turns off what a contract does not allow: multiple_captures, partial_capture, partial_refund, void (false), currencies (a list). Unknown fields stop start-up.',
   },
   routingRules: {
     env: 'CARDHOLD_ROUTING_RULES',

@@ -51,10 +51,13 @@ for (const backend of backends()) {
             { name: 'unreachable', type: 'test-acquirer', url: dead },
             { name: 'primary', type: 'test-acquirer' },
             { name: 'secondary', type: 'test-acquirer' },
+            // A contract that allows one capture per authorization.
+            { name: 'one-capture', type: 'test-acquirer', capabilities: { multiple_captures: false } },
           ]),
           CARDHOLD_ROUTING_RULES: JSON.stringify([
             { when: { currency: ['EUR'] }, connectors: ['unreachable', 'primary'] },
             { when: { currency: ['GBP'] }, connectors: ['primary', 'secondary'] },
+            { when: { currency: ['CHF'] }, connectors: ['one-capture'] },
             { when: {}, connectors: ['primary'] },
           ]),
           CARDHOLD_RECONCILE_INTERVAL_SECONDS: '3600',
@@ -351,6 +354,77 @@ for (const backend of backends()) {
           }
         });
       }
+    }
+
+    // The illegal moves the issue names, each from a payment that allows everything else, in one table.
+    const illegal: {
+      name: string;
+      setup: () => Promise<string>;
+      move: (id: string) => ReturnType<typeof act>;
+      code: string;
+      param?: string;
+    }[] = [
+      {
+        name: 'capture after cancel',
+        setup: async () => {
+          const id = (await confirmWith(acquirerTestCards.approve, { capture_method: 'manual' })).r.json.id;
+          assert.equal((await act(id, 'cancel')).json.status, 'canceled');
+          return id;
+        },
+        move: (id) => act(id, 'capture'),
+        code: 'payment_state_invalid',
+      },
+      {
+        name: 'refund above what was captured',
+        setup: async () => (await confirmWith(acquirerTestCards.approve, { amount: 1000 })).r.json.id,
+        move: (id) =>
+          t.request<Payment>('POST', api('/v1/refunds'), { body: { payment_intent: id, amount: 1001 } }),
+        code: 'refund_amount_exceeded',
+        param: 'amount',
+      },
+      {
+        name: 'capture above what was authorized',
+        setup: async () =>
+          (await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', amount: 1000 })).r.json
+            .id,
+        move: (id) => act(id, 'capture', { amount_to_capture: 1001 }),
+        code: 'capture_amount_exceeded',
+        param: 'amount_to_capture',
+      },
+      {
+        name: 'a second capture where the processor allows one (announced by final_capture=false)',
+        setup: async () =>
+          (await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', currency: 'chf' })).r.json
+            .id,
+        move: (id) => act(id, 'capture', { amount_to_capture: 500, final_capture: false }),
+        code: 'payment_state_invalid',
+        param: 'final_capture',
+      },
+      {
+        name: 'a second capture where the processor allows one (after the first)',
+        setup: async () => {
+          const id = (
+            await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', currency: 'chf' })
+          ).r.json.id;
+          const first = await act(id, 'capture', { amount_to_capture: 500 });
+          assert.equal(first.json.status, 'succeeded', first.text);
+          return id;
+        },
+        move: (id) => act(id, 'capture', { amount_to_capture: 500 }),
+        code: 'payment_state_invalid',
+      },
+    ];
+    for (const { name, setup, move, code, param } of illegal) {
+      test(`refused, with nothing changed: ${name}`, async () => {
+        const id = await setup();
+        const before = await t.request<Payment>('GET', api(`/v1/payment_intents/${id}`));
+        const r = await move(id);
+        assert.equal(r.status, 400, r.text);
+        assert.equal(r.json.code, code);
+        if (param) assert.equal(r.json.error?.param, param);
+        const after = await t.request<Payment>('GET', api(`/v1/payment_intents/${id}`));
+        assert.deepEqual(after.json, before.json, 'the payment is as it was');
+      });
     }
 
     test('captures: partial and multiple up to the authorization, never above; none after the final one', async () => {

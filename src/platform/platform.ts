@@ -676,6 +676,7 @@ async function startPayments(options: {
         name: spec.name,
         url: spec.url || inProcess('acquirer', 'CARDHOLD_CONNECTORS'),
         vault,
+        restrict: spec.restrict,
       }),
   );
   const router = new Router(

@@ -11,6 +11,7 @@ import { testCards, testCvvs } from '../../test/fixtures/cards.ts';
 import { backends, futureYear, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
 import { openLocalCa } from '../keys/local-ca.ts';
 import { CvvSlots } from './cvv-slots.ts';
+import { scrub } from './forward-proxy.ts';
 
 interface Received {
   path: string;
@@ -400,6 +401,19 @@ for (const backend of backends()) {
           expected: '<auth><amount>17390</amount><cvc>[REDACTED]</cvc><card cvv="[REDACTED]"/></auth>',
         },
         {
+          name: 'other names processors use, and a list',
+          type: 'application/json',
+          body: '{"cardCode":{{card.cvv}},"card_cvv":"{{card.cvv}}","cvn":{{card.cvv}},"verification_value":"{{card.cvv}}","cvc":[{{card.cvv}}],"amount":17390}',
+          expected:
+            '{"cardCode":"[REDACTED]","card_cvv":"[REDACTED]","cvn":"[REDACTED]","verification_value":"[REDACTED]","cvc":["[REDACTED]"],"amount":17390}',
+        },
+        {
+          name: 'key: value lines',
+          type: 'text/plain',
+          body: 'status: approved\ncvc: {{card.cvv}}\namount: 17390\n<cardCode>{{card.cvv}}</cardCode>',
+          expected: 'status: approved\ncvc: [REDACTED]\namount: 17390\n<cardCode>[REDACTED]</cardCode>',
+        },
+        {
           name: 'the substituted CVV under another name, as a whole quoted string',
           byName: false,
           type: 'application/json',
@@ -617,3 +631,28 @@ for (const backend of backends()) {
     });
   });
 }
+
+// Not a speed target: a guard against catastrophic backtracking. The answer is an untrusted processor's,
+// up to 1 MiB, and the vault's one thread scrubs it. Linear patterns take tens of milliseconds here; the
+// unbounded CDATA pattern this replaced took about 5 seconds on the second input.
+test('scrubbing a hostile 1 MiB answer never rescans it from each of many starts', () => {
+  const pieces = [
+    '<cvc><![CDATA[',
+    'cvc=cvc=',
+    'cvc: cvc: ',
+    '"cvc":',
+    '"cvc":"',
+    '<cvc a="',
+    '\\\\',
+    "cvc='",
+    '4',
+  ];
+  for (const piece of pieces) {
+    const size = 1024 * 1024;
+    const text = piece.repeat(Math.ceil(size / piece.length)).slice(0, size);
+    const started = performance.now();
+    scrub(text, testCvvs.three);
+    const ms = performance.now() - started;
+    assert.ok(ms < 1500, `${JSON.stringify(piece)}: ${ms.toFixed(0)} ms`);
+  }
+});

@@ -43,9 +43,10 @@ const RETURNED_HEADERS = ['content-type', 'retry-after', 'x-request-id'];
 const FORBIDDEN_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade']);
 /**
  * Names of fields whose values are card verification codes, wherever a processor echoes them: matched
- * whole and in any case, so camelCase (securityCode, cardVerificationValue) is included.
+ * whole and in any case, so camelCase (securityCode, cardCode, cardVerificationValue) is included.
  */
-const CVV_NAMES = 'cvv2?|cvc2?|cid|security[_-]?code|card[_-]?verification[_-]?value';
+const CVV_NAMES =
+  'cvv2?|cvc2?|cvn|csc|cid|security[_-]?code|card[_-]?(?:code|cvv|cvc)|(?:card[_-]?)?verification[_-]?value';
 /**
  * A JSON quote at any level of escaping (", \", \\\" …), with all of its backslashes: a processor that
  * echoes our request inside a JSON string escapes its quotes once per level of nesting.
@@ -53,22 +54,24 @@ const CVV_NAMES = 'cvv2?|cvc2?|cid|security[_-]?code|card[_-]?verification[_-]?v
 const QUOTE = String.raw`(?<!\\)(\\*")`;
 /** A JSON string value of a CVV field, `"cvc":"123"`, at any level of escaping (the same on key and value). */
 const CVV_JSON_STRING = new RegExp(String.raw`${QUOTE}(${CVV_NAMES})\1(\s*:\s*)\1.{0,256}?(?<!\\)\1`, 'gi');
-/** A JSON number value of a CVV field, `"cvc":123`. */
+/** A JSON number value of a CVV field, `"cvc":123`, or the first of a list, `"cvc":[123]`. */
 const CVV_JSON_NUMBER = new RegExp(
-  String.raw`${QUOTE}(${CVV_NAMES})\1(\s*:\s*)-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?`,
+  String.raw`${QUOTE}(${CVV_NAMES})\1(\s*:\s*)(\[\s*)?-?\d{1,64}(?:\.\d{1,64})?(?:[eE][+-]?\d{1,8})?`,
   'gi',
 );
 /**
- * `cvc=123` (a form answer, Stripe's `card[cvc]=123`, also URL-encoded) and `cvc="123"` (an XML attribute),
- * after a separator so that `acid=` or `x_cvc=` are left alone.
+ * `cvc=123` (a form answer, Stripe's `card[cvc]=123`, also URL-encoded), `cvc="123"` (an XML attribute)
+ * and `cvc: 123` (YAML, log lines), after a separator so that `acid=` or `x_cvc=` are left alone. Every
+ * repetition is bounded: the text is an untrusted processor's answer of up to 1 MiB, and an unbounded
+ * run scanned again from each of many starts would take the vault's thread for seconds.
  */
 const CVV_KEY_VALUE = new RegExp(
-  String.raw`(?<=^|[?&;\s"'\[>{,(]|%5B)(${CVV_NAMES})(\]|%5D)?(\s*=\s*)(?:(\\*["'])(.{0,256}?)(?<!\\)\4|[^&;\s"'<>\\,})]+)`,
+  String.raw`(?<=^|[?&;\s"'\[>{,(]|%5B)(${CVV_NAMES})(\]|%5D)?(\s{0,16}[=:]\s{0,16})(?:(\\*["'])(.{0,256}?)(?<!\\)\4|[^&;\s"'<>\\,})\]]{1,256})`,
   'gim',
 );
 /** An XML element `<cvc>123</cvc>` (namespaced, with attributes, CDATA, or with `<\/` from a JSON string). */
 const CVV_XML_ELEMENT = new RegExp(
-  String.raw`(<(?:[\w.-]+:)?(${CVV_NAMES})(?:\s[^<>]*)?>)(?:<!\[CDATA\[[\s\S]*?\]\]>|[^<]*)(<\\*\/(?:[\w.-]+:)?\2\s*>)`,
+  String.raw`(<(?:[\w.-]+:)?(${CVV_NAMES})(?:\s[^<>]{0,1024})?>)(?:<!\[CDATA\[[\s\S]{0,256}?\]\]>|[^<]{0,256})(<\\*\/(?:[\w.-]+:)?\2\s*>)`,
   'gi',
 );
 const REDACTED = '[REDACTED]';
@@ -334,7 +337,8 @@ export function scrub(text: string, cvv?: string): string {
     )
     .replace(
       CVV_JSON_NUMBER,
-      (_m, q: string, key: string, sep: string) => `${q}${key}${q}${sep}${q}${REDACTED}${q}`,
+      (_m, q: string, key: string, sep: string, list: string | undefined) =>
+        `${q}${key}${q}${sep}${list ?? ''}${q}${REDACTED}${q}`,
     )
     .replace(
       CVV_KEY_VALUE,

@@ -54,6 +54,11 @@ export class CvvSlots {
   readonly #keys: KeyHierarchy;
   readonly #defaults: { ttlSeconds: number; maxUses: number };
   readonly #trail: AuditTrail;
+  /**
+   * Slots (by store key) that an authorization answer should have destroyed when the store could not:
+   * refused from then on by this process, and deleted again in the background until the store lets it.
+   */
+  readonly #doomed = new Map<string, NodeJS.Timeout>();
 
   constructor(
     store: VolatileStore,
@@ -172,7 +177,8 @@ export class CvvSlots {
   ): Promise<ConsumeResult<T>> {
     const { merchantId } = ctx;
     const key = this.#key(merchantId, slotId);
-    const info = await this.#store.info(key);
+    // A slot whose authorization is over never goes out again, even while the store keeps it.
+    const info = this.#doomed.has(key) ? undefined : await this.#store.info(key);
     const found = info !== undefined && info !== null && info.ref === tokenId;
     // Recorded before the CVV is taken: a use that cannot be recorded does not happen.
     await this.#trail.record({
@@ -219,8 +225,56 @@ export class CvvSlots {
           }),
         )
         .catch(() => undefined); // the trail reports its own write failures (critical_control_failure)
+      this.#destroyLater(ctx, key, slotId, tokenId, outcome);
       return { result, destroyed: false, destroyFailure: reason };
     }
+  }
+
+  /**
+   * After a failed destruction: the slot is refused by this process at once, and its deletion is tried
+   * again after 1 s, 5 s, 30 s, 2 min and 10 min (a blip of the store, say). The slot's TTL, at most an
+   * hour, is the backstop for a store that stays down, and for the other vault replicas meanwhile.
+   */
+  #destroyLater(
+    ctx: AccessContext,
+    key: string,
+    slotId: string,
+    tokenId: string,
+    outcome: AuthorizationOutcome,
+  ): void {
+    const delays = [1_000, 5_000, 30_000, 120_000, 600_000];
+    const forget = () => {
+      clearTimeout(this.#doomed.get(key));
+      this.#doomed.delete(key);
+    };
+    const retry = (round: number) => {
+      const timer = setTimeout(() => {
+        this.#store.delete(key).then(
+          () => {
+            forget();
+            void this.#trail
+              .record(
+                accessEvent(ctx, 'cvv.destroy', { type: 'cvv_slot', id: slotId }, ctx.merchantId, {
+                  details: { token: tokenId, outcome, retried: round + 1 },
+                }),
+              )
+              .catch(() => undefined);
+          },
+          () => {
+            if (round + 1 < delays.length) retry(round + 1);
+            else {
+              // Refused until the TTL has surely removed it from the store.
+              const timer = setTimeout(forget, CVV_TTL_HARD_CAP_SECONDS * 1000);
+              timer.unref();
+              this.#doomed.set(key, timer);
+            }
+          },
+        );
+      }, delays[round]);
+      timer.unref();
+      this.#doomed.set(key, timer);
+    };
+    retry(0);
   }
 }
 

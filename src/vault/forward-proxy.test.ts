@@ -607,15 +607,37 @@ for (const backend of backends()) {
         'no card data',
       );
 
-      // The slot is still there until its TTL (or its last use) removes it.
+      // The store still holds it (with its TTL as the backstop), but its authorization is over: it is
+      // refused, and never reaches a processor again.
       const view = await t.request<{ uses_remaining: number; expires_at: string }>(
         'GET',
         `${t.vaultUrl}/v1/cvv-slots/${slot}`,
       );
       assert.equal(view.status, 200);
-      assert.equal(view.json.uses_remaining, 2);
       assert.ok(Date.parse(view.json.expires_at) > Date.now(), 'it has a TTL');
-      assert.equal((await t.request('DELETE', `${t.vaultUrl}/v1/cvv-slots/${slot}`)).status, 204);
+      const sent = processor.received.length;
+      const reuse = await call(token, slot, '/p/ok');
+      assert.equal(reuse.status, 404, reuse.text);
+      assert.equal(reuse.json.code, 'cvv_slot_not_found');
+      assert.equal(processor.received.length, sent, 'the CVV did not go out again');
+      // The store is back: the deletion tried again a second later removes it, on record.
+      let gone = false;
+      for (let i = 0; i < 50 && !gone; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        gone = (await t.request('GET', `${t.vaultUrl}/v1/cvv-slots/${slot}`)).status === 404;
+      }
+      assert.ok(gone, 'deleted by the retry');
+      let destroyed: { outcome: string; details: Record<string, unknown> }[] = [];
+      for (let i = 0; i < 20 && destroyed.length === 0; i++) {
+        destroyed = await t.adminSql<{ outcome: string; details: Record<string, unknown> }[]>`
+          select outcome, details from audit.records
+          where resource_id = ${slot} and action = 'cvv.destroy' and outcome = 'success'`;
+        if (destroyed.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.deepEqual(
+        destroyed.map((r) => [r.outcome, r.details]),
+        [['success', { token, outcome: 'answered', retried: 1 }]],
+      );
     });
 
     test('settling a CVV slot destroys it and is audited', async () => {

@@ -146,7 +146,8 @@ export class TestAcquirerConnector implements Connector {
 const REQUEST_REFUSED = new Set([401, 403, 407, 408, 429]);
 
 /**
- * The acquirer's documented semantics: 2xx is its answer; a 4xx refuses the request and does nothing;
+ * The acquirer's documented semantics: 2xx is its answer; a 402 declines the card (as Stripe and others
+ * answer a decline); any other 4xx refuses the request and does nothing;
  * 503 says it did not process the request (retry elsewhere is safe); any other 5xx, a timeout or a
  * dropped connection after sending may have been acted on. A 4xx is never a card decline (declines
  * come as 200): for an authorization it is a `failed` attempt (unambiguous, so the next connector may
@@ -178,6 +179,11 @@ function interpret<T, A>(
   } catch {
     if (response.status < 300) return { kind: 'unknown', code: 'processor_answer_unreadable' };
     body = {};
+  }
+  // 402 is how processors such as Stripe decline a card: a decline, whatever the operation.
+  if (response.status === 402) {
+    const code = typeof body['decline_code'] === 'string' ? body['decline_code'] : 'generic_decline';
+    return { kind: 'declined', code, message: 'declined' };
   }
   if (response.status >= 400) {
     const code = typeof body.code === 'string' ? body.code : `processor_http_${response.status}`;

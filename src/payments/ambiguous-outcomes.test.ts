@@ -60,10 +60,12 @@ describe(`ambiguous and refused processor outcomes (${backend})`, () => {
           { name: 'locked', type: 'test-acquirer', url: lockedUrl },
           { name: 'primary', type: 'test-acquirer' },
           { name: 'secondary', type: 'test-acquirer' },
+          { name: 'one-capture', type: 'test-acquirer', capabilities: { multiple_captures: false } },
         ]),
         CARDHOLD_ROUTING_RULES: JSON.stringify([
           { when: { currency: ['CAD'] }, connectors: ['locked'] },
-          { when: { currency: ['JPY'] }, connectors: ['locked', 'primary'] },
+          { when: { currency: ['JPY', 'SEK'] }, connectors: ['locked', 'primary'] },
+          { when: { currency: ['CHF'] }, connectors: ['one-capture'] },
           { when: {}, connectors: ['primary', 'secondary'] },
         ]),
         CARDHOLD_RECONCILE_INTERVAL_SECONDS: '3600',
@@ -106,11 +108,22 @@ describe(`ambiguous and refused processor outcomes (${backend})`, () => {
       });
     });
     await listen(proxy, proxyPort);
-    // A processor that refuses the vault itself: every request gets 401, as a bad client certificate would.
+    // A processor that refuses the vault itself: every request gets 401, as a bad client certificate would;
+    // except payments in SEK, which it declines the way Stripe does, with a 402.
     locked = createHttpsServer({ cert: acquirerCert.certPem, key: acquirerCert.keyPem }, (req, res) => {
       lockedHits.push(`${req.method} ${req.url}`);
-      req.resume();
-      res.writeHead(401, { 'content-type': 'application/json' }).end('{"code":"unauthenticated"}');
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const declines = Buffer.concat(chunks).toString().includes('"currency":"SEK"');
+        res
+          .writeHead(declines ? 402 : 401, { 'content-type': 'application/json' })
+          .end(
+            declines
+              ? '{"code":"card_declined","decline_code":"do_not_honor"}'
+              : '{"code":"unauthenticated"}',
+          );
+      });
     });
     await listen(locked, lockedPort);
   });
@@ -176,14 +189,14 @@ describe(`ambiguous and refused processor outcomes (${backend})`, () => {
     assert.equal(await countPayments(), paymentsBefore + 1);
     // Not handed to the secondary connector: the primary may have charged the card (it did).
     assert.deepEqual(await attemptsOf(first.json.id), [['authorize', 'primary', 'unknown']]);
+    // The vault saw the approval and destroyed the CVV then (PCI DSS 3.3.1.2), though the api never heard.
+    assert.equal(await slotLeft(slot), null);
 
     await t.platform.services.reconciler?.runOnce(0);
     const settled = await get(first.json.id);
     assert.equal(settled.status, 'requires_capture');
     assert.equal(settled.amount_capturable, 2500);
     assert.deepEqual(await attemptsOf(first.json.id), [['authorize', 'primary', 'succeeded']]);
-    // Authorization is complete: the reconciler destroyed the CVV (PCI DSS 3.3.1.2).
-    assert.equal(await slotLeft(slot), null);
   });
 
   test('a capture and a refund whose answers are lost stay reserved until the reconciler learns they happened', async () => {
@@ -234,6 +247,57 @@ describe(`ambiguous and refused processor outcomes (${backend})`, () => {
         ['refund', 'succeeded'],
       ],
     );
+  });
+
+  test('where the processor allows one capture, none goes out while the first one is unknown', async () => {
+    const { token } = await tokenize(acquirerTestCards.approve);
+    const made = await t.request<Payment>('POST', api('/v1/payment_intents'), {
+      body: { amount: 1500, currency: 'chf', capture_method: 'manual', payment_method: token, confirm: true },
+    });
+    assert.equal(made.json.connector, 'one-capture', made.text);
+    const id = made.json.id;
+    loseForwards = true;
+    const first = await t.request<Payment>('POST', api(`/v1/payment_intents/${id}/capture`), {
+      body: { amount_to_capture: 1000 },
+    });
+    loseForwards = false;
+    assert.equal(first.json.status, 'requires_capture', 'the first capture is not known to have happened');
+    const second = await t.request<Payment & { field?: string }>(
+      'POST',
+      api(`/v1/payment_intents/${id}/capture`),
+      { body: { amount_to_capture: 500 } },
+    );
+    assert.equal(second.status, 400, second.text);
+    assert.equal(second.json.code, 'payment_state_invalid');
+    assert.equal(second.json.field, 'final_capture');
+    await t.platform.services.reconciler?.runOnce(0);
+    const settled = await get(id);
+    assert.equal(settled.status, 'succeeded');
+    assert.equal(settled.amount_received, 1000);
+  });
+
+  test('a 402 from a processor is a card decline: no fallback, the CVV gone', async () => {
+    const { token, slot } = await tokenize(acquirerTestCards.approve);
+    const r = await t.request<Payment & { payment_intent?: string; error?: { decline_code?: string } }>(
+      'POST',
+      api('/v1/payment_intents'),
+      {
+        body: {
+          amount: 900,
+          currency: 'sek',
+          payment_method: token,
+          payment_method_options: { card: { cvc_token: slot } },
+          confirm: true,
+        },
+      },
+    );
+    assert.equal(r.status, 402, r.text);
+    assert.equal(r.json.code, 'card_declined');
+    assert.equal(r.json.error?.decline_code, 'do_not_honor');
+    assert.deepEqual(await attemptsOf(r.json.payment_intent as string), [
+      ['authorize', 'locked', 'declined'],
+    ]);
+    assert.equal(await slotLeft(slot), null);
   });
 
   test('a void whose answer is lost leaves the payment as it was until the reconciler learns it happened', async () => {

@@ -22,7 +22,9 @@ interface List {
 
 // Three payments moved to known seconds, 100 s apart, so every bound can be tested exactly.
 const T0 = 1_700_000_000;
-const times = [T0, T0 + 100, T0 + 200] as const;
+// The middle one a fraction into its second: shown as `created: T0 + 100`, so `created[lte]=T0 + 100` must
+// include it.
+const times = [T0, T0 + 100.4, T0 + 200] as const;
 
 for (const backend of backends()) {
   describe(`payment and refund list parameters (${backend})`, () => {

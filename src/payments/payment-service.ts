@@ -168,11 +168,12 @@ export class PaymentService {
       cursor = found[0];
       if (!cursor) throw new CardholdError('payment_not_found', { field: 'starting_after' });
     }
+    // `created` is shown in whole seconds, so created[lte]=X includes everything within second X.
     const rows = await sql<PaymentRow[]>`
       ${sql.unsafe(SELECT_PAYMENT)} where merchant_id = ${ctx.merchantId}
         ${params.status ? sql`and status = ${params.status}` : sql``}
         ${params.createdGte !== undefined ? sql`and created_at >= to_timestamp(${params.createdGte})` : sql``}
-        ${params.createdLte !== undefined ? sql`and created_at <= to_timestamp(${params.createdLte})` : sql``}
+        ${params.createdLte !== undefined ? sql`and created_at < to_timestamp(${params.createdLte + 1})` : sql``}
         ${cursor ? sql`and (created_at, id) < (${cursor.created_at}, ${cursor.id})` : sql``}
       order by created_at desc, id desc limit ${params.limit + 1}`;
     return { data: rows.slice(0, params.limit).map(paymentView), has_more: rows.length > params.limit };

@@ -400,19 +400,6 @@ for (const backend of backends()) {
         code: 'payment_state_invalid',
         param: 'final_capture',
       },
-      {
-        name: 'a second capture where the processor allows one (after the first)',
-        setup: async () => {
-          const id = (
-            await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', currency: 'chf' })
-          ).r.json.id;
-          const first = await act(id, 'capture', { amount_to_capture: 500 });
-          assert.equal(first.json.status, 'succeeded', first.text);
-          return id;
-        },
-        move: (id) => act(id, 'capture', { amount_to_capture: 500 }),
-        code: 'payment_state_invalid',
-      },
     ];
     for (const { name, setup, move, code, param } of illegal) {
       test(`refused, with nothing changed: ${name}`, async () => {

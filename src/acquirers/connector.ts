@@ -17,13 +17,14 @@ export interface ConnectorCapabilities {
 
 /**
  * What a processor call came to. `failed` is unambiguous (the processor did not act: it was never
- * reached, or said so), so the next connector may be tried; `unknown` may have been acted on, so only
- * `sync` can settle it and nothing else is tried.
+ * reached, or said so), so the next connector may be tried; `refused` marks a processor that answered and
+ * turned the request down (a 400 or 422, say), which sending it again will not change. `unknown` may
+ * have been acted on, so only `sync` can settle it and nothing else is tried.
  */
 export type ConnectorResult<T> =
   | { kind: 'succeeded'; value: T }
   | { kind: 'declined'; code: string; message: string; card?: CardSummary | undefined }
-  | { kind: 'failed'; code: string }
+  | { kind: 'failed'; code: string; refused?: boolean | undefined }
   | { kind: 'unknown'; code: string };
 
 export interface AuthorizeInput {

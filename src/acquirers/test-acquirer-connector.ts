@@ -187,7 +187,8 @@ function interpret<T, A>(
   }
   if (response.status >= 400) {
     const code = typeof body.code === 'string' ? body.code : `processor_http_${response.status}`;
-    if (on4xx === 'fails' || REQUEST_REFUSED.has(response.status)) return { kind: 'failed', code };
+    if (REQUEST_REFUSED.has(response.status)) return { kind: 'failed', code };
+    if (on4xx === 'fails') return { kind: 'failed', code, refused: true };
     return { kind: 'declined', code, message: 'refused' };
   }
   if (response.status >= 300) return { kind: 'failed', code: `processor_http_${response.status}` };

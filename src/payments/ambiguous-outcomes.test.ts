@@ -63,7 +63,7 @@ describe(`ambiguous and refused processor outcomes (${backend})`, () => {
           { name: 'one-capture', type: 'test-acquirer', capabilities: { multiple_captures: false } },
         ]),
         CARDHOLD_ROUTING_RULES: JSON.stringify([
-          { when: { currency: ['CAD'] }, connectors: ['locked'] },
+          { when: { currency: ['CAD', 'NOK'] }, connectors: ['locked'] },
           { when: { currency: ['JPY', 'SEK'] }, connectors: ['locked', 'primary'] },
           { when: { currency: ['CHF'] }, connectors: ['one-capture'] },
           { when: {}, connectors: ['primary', 'secondary'] },
@@ -109,20 +109,20 @@ describe(`ambiguous and refused processor outcomes (${backend})`, () => {
     });
     await listen(proxy, proxyPort);
     // A processor that refuses the vault itself: every request gets 401, as a bad client certificate would;
-    // except payments in SEK, which it declines the way Stripe does, with a 402.
+    // except payments in SEK, which it declines the way Stripe does (402), and in NOK, whose requests it
+    // finds malformed (400).
     locked = createHttpsServer({ cert: acquirerCert.certPem, key: acquirerCert.keyPem }, (req, res) => {
       lockedHits.push(`${req.method} ${req.url}`);
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
-        const declines = Buffer.concat(chunks).toString().includes('"currency":"SEK"');
-        res
-          .writeHead(declines ? 402 : 401, { 'content-type': 'application/json' })
-          .end(
-            declines
-              ? '{"code":"card_declined","decline_code":"do_not_honor"}'
-              : '{"code":"unauthenticated"}',
-          );
+        const body = Buffer.concat(chunks).toString();
+        const [status, answer] = body.includes('"currency":"SEK"')
+          ? [402, '{"code":"card_declined","decline_code":"do_not_honor"}']
+          : body.includes('"currency":"NOK"')
+            ? [400, '{"code":"request_invalid"}']
+            : [401, '{"code":"unauthenticated"}'];
+        res.writeHead(status, { 'content-type': 'application/json' }).end(answer);
       });
     });
     await listen(locked, lockedPort);
@@ -274,6 +274,27 @@ describe(`ambiguous and refused processor outcomes (${backend})`, () => {
     const settled = await get(id);
     assert.equal(settled.status, 'succeeded');
     assert.equal(settled.amount_received, 1000);
+  });
+
+  test('a request the processor turns down (400) is no outage: 502 processor_refused, kept under its idempotency key', async () => {
+    const { token, slot } = await tokenize(acquirerTestCards.approve);
+    const body = {
+      amount: 900,
+      currency: 'nok',
+      payment_method: token,
+      payment_method_options: { card: { cvc_token: slot } },
+      confirm: true,
+    };
+    const headers = { 'idempotency-key': `refused-${Date.now().toString(36)}` };
+    const hits = lockedHits.length;
+    const first = await t.request<Payment>('POST', api('/v1/payment_intents'), { body, headers });
+    assert.equal(first.status, 502, first.text);
+    assert.equal(first.json.code, 'processor_refused');
+    assert.equal(await slotLeft(slot), 2, 'nothing authorized: the CVV kept');
+    const again = await t.request<Payment>('POST', api('/v1/payment_intents'), { body, headers });
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(again.json.code, 'processor_refused');
+    assert.equal(lockedHits.length, hits + 1, 'the refused request was not sent again');
   });
 
   test('a 402 from a processor is a card decline: no fallback, the CVV gone', async () => {

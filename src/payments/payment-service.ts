@@ -423,7 +423,10 @@ export class PaymentService {
         extensions: { decline_code: result.code, payment_intent: payment.id },
       });
     }
-    if (result.kind === 'failed') throw new CardholdError('processor_unavailable');
+    if (result.kind === 'failed') {
+      // Turned down by the processor, not unreachable: the same request would be turned down again.
+      throw new CardholdError(result.refused ? 'processor_refused' : 'processor_unavailable');
+    }
     return paymentView(payment);
   }
 

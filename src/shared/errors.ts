@@ -102,6 +102,11 @@ export const errorCatalog = {
     status: 503,
     title: 'No processor could be reached; nothing was charged and the payment can be confirmed again',
   },
+  processor_refused: {
+    status: 502,
+    title:
+      'The processor turned the request down (not the card); nothing was charged, and sending it again will not change that',
+  },
   idempotency_key_reused: {
     status: 422,
     title: 'This idempotency key was used with different parameters',

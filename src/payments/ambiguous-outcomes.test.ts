@@ -8,6 +8,7 @@ import { backends, futureYear, startTestPlatform, type TestPlatform } from '../.
 import { openLocalCa } from '../keys/local-ca.ts';
 import { CvvSlots } from '../vault/cvv-slots.ts';
 import type { PaymentStatus } from './payment-status.ts';
+import type { AttemptRow } from './payment-views.ts';
 
 /**
  * Outcomes the api must not mistake for "nothing happened": the vault took a forward (and the acquirer
@@ -319,6 +320,48 @@ describe(`ambiguous and refused processor outcomes (${backend})`, () => {
       ['authorize', 'locked', 'declined'],
     ]);
     assert.equal(await slotLeft(slot), null);
+  });
+
+  test('an outcome is applied once, whoever learns it: concurrent and late applications change nothing', async () => {
+    const payments = t.platform.services.payments;
+    assert.ok(payments);
+    const { token } = await tokenize(acquirerTestCards.approve);
+    const made = await t.request<Payment>('POST', api('/v1/payment_intents'), {
+      body: { amount: 3000, currency: 'usd', capture_method: 'manual', payment_method: token, confirm: true },
+    });
+    const id = made.json.id;
+    loseForwards = true;
+    await t.request<Payment>('POST', api(`/v1/payment_intents/${id}/capture`), {
+      body: { amount_to_capture: 1000 },
+    });
+    loseForwards = false;
+    const [captureAttempt] = await t.adminSql<AttemptRow[]>`
+      select * from payments.attempts where payment_id = ${id} and kind = 'capture'`;
+    assert.equal(captureAttempt?.status, 'unknown');
+    // Two replicas' reconcilers learn the same capture at once.
+    const learned = { kind: 'succeeded', value: undefined } as const;
+    await Promise.all([
+      payments.applyCapture(captureAttempt as AttemptRow, learned),
+      payments.applyCapture(captureAttempt as AttemptRow, learned),
+    ]);
+    const once = await get(id);
+    assert.equal(once.amount_received, 1000, 'counted once');
+    assert.equal(once.status, 'succeeded');
+    const events = await t.adminSql`
+      select 1 from webhooks.events where type = 'payment_intent.succeeded' and payload->'data'->'object'->>'id' = ${id}`;
+    assert.equal(events.length, 1, 'one event');
+    // A late approval of the authorization, long settled, does not move the payment back.
+    const [authorization] = await t.adminSql<AttemptRow[]>`
+      select * from payments.attempts where payment_id = ${id} and kind = 'authorize'`;
+    const late = await payments.applyAuthorization(authorization as AttemptRow, {
+      kind: 'succeeded',
+      value: { processorId: 'auth_late', capturedAmount: 0 },
+    });
+    assert.equal(late.status, 'succeeded');
+    const after = await get(id);
+    assert.equal(after.status, 'succeeded');
+    assert.equal(after.amount_received, 1000);
+    assert.equal(after.amount_capturable, 0);
   });
 
   test('a void whose answer is lost leaves the payment as it was until the reconciler learns it happened', async () => {

@@ -73,7 +73,9 @@ export class Idempotency {
       stored = { status, type: 'application/json; charset=utf-8', body: JSON.stringify(body) };
     } catch (error) {
       const plain = toProblem(error, String(request.id));
-      if (plain.status >= 500 && NOTHING_DONE.has(plain.code)) {
+      // A conflict with a concurrent operation on the same payment did nothing either (Stripe does not
+      // save those): the client's retry runs.
+      if ((plain.status >= 500 && NOTHING_DONE.has(plain.code)) || plain.code === 'payment_in_progress') {
         await this.#release(merchantId, header);
         throw error;
       }

@@ -60,9 +60,26 @@ export interface ListParams {
 
 const SELECT_PAYMENT = 'select * from payments.payment_intents';
 
-/** Free text a merchant sends is refused if it holds a card number: the api must never store one. */
+/** Payment rows handed back as they were, because the outcome being applied had been applied already. */
+const unchanged = new WeakSet<PaymentRow>();
+
+/** C0 controls and DEL: never meaningful in a description or metadata, and NUL is refused by PostgreSQL. */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Free text a merchant sends is refused if it holds a card number (the api must never store one) or a
+ * control character. The card-number check also runs on the JSON text the value becomes, which is what
+ * the webhook outbox checks: a payment never passes here and then fails there, after its authorization.
+ */
 function refuseCardNumbers(value: string | undefined, field: string): void {
-  if (value !== undefined && findPans(value).length > 0) {
+  if (value === undefined) return;
+  if (CONTROL_CHARACTER.test(value)) {
+    throw new CardholdError('request_invalid', {
+      field,
+      detail: 'This field must not contain control characters',
+    });
+  }
+  if (findPans(value).length > 0 || findPans(JSON.stringify(value)).length > 0) {
     throw new CardholdError('request_invalid', {
       field,
       detail: 'This field must not contain a card number',
@@ -369,10 +386,16 @@ export class PaymentService {
       }
       const next = connectors[i + 1];
       if (result.kind === 'failed' && next) {
-        await this.#finishAttempt(this.#sql, attempt.id, 'failed', { errorCode: result.code });
-        attempt = await this.#newAttempt(this.#sql, payment, 'authorize', next.name, {
-          amount: Number(payment.amount),
-          capture: attempt.capture,
+        // One transaction: a crash between the two must not leave a processing payment with no attempt
+        // the reconciler would look at.
+        const failed = attempt;
+        attempt = await this.#sql.begin(async (tx) => {
+          const db = tx as unknown as Sql;
+          await this.#finishAttempt(db, failed.id, 'failed', { errorCode: result.code });
+          return this.#newAttempt(db, payment, 'authorize', next.name, {
+            amount: Number(payment.amount),
+            capture: failed.capture,
+          });
         });
         continue;
       }
@@ -418,6 +441,17 @@ export class PaymentService {
       result.kind === 'succeeded' || result.kind === 'declined'
         ? await this.#answers.submit({ attempt, result })
         : await this.#applyOne(attempt, result, before);
+    if (unchanged.has(payment)) {
+      // The attempt was settled already (by the reconciler, or another replica's): nothing is applied
+      // twice. An answer that contradicts the settlement needs a person: the processor may hold money.
+      if (result.kind === 'succeeded') {
+        this.#logger.error(
+          { payment: payment.id, attempt: attempt.id, status: payment.status },
+          'an approval arrived for an attempt already settled; check the processor and void if needed',
+        );
+      }
+      return paymentView(payment);
+    }
     if (result.kind === 'declined') {
       throw new CardholdError('card_declined', {
         extensions: { decline_code: result.code, payment_intent: payment.id },
@@ -445,17 +479,9 @@ export class PaymentService {
         // Unprepared, so planned afresh for each batch: a plan cached while the tables were small
         // scans them whole (measured: 2.5 ms a batch at 20k payments, against an index lookup per row).
         const fresh = { prepare: false };
-        const [, updated] = await Promise.all([
-          db.unsafe(
-            FINISH_ATTEMPTS,
-            [
-              column((c) => c.attemptId),
-              column((c) => c.attemptStatus),
-              column((c) => c.reference),
-              column((c) => c.declineCode),
-            ],
-            fresh,
-          ),
+        // The payments first: only those whose attempt is still unsettled change (ANSWER_PAYMENTS), so an
+        // outcome settled meanwhile makes the batch fall back to one at a time, where it is skipped.
+        const [updated] = await Promise.all([
           db.unsafe<PaymentRow[]>(
             ANSWER_PAYMENTS,
             [
@@ -468,6 +494,17 @@ export class PaymentService {
               column((c) => c.cardBrand),
               column((c) => c.cardLast4),
               column((c) => c.lastError),
+              column((c) => c.attemptId),
+            ],
+            fresh,
+          ),
+          db.unsafe(
+            FINISH_ATTEMPTS,
+            [
+              column((c) => c.attemptId),
+              column((c) => c.attemptStatus),
+              column((c) => c.reference),
+              column((c) => c.declineCode),
             ],
             fresh,
           ),
@@ -511,6 +548,8 @@ export class PaymentService {
   ): Promise<PaymentRow> {
     return this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
+      const settledAlready = await this.#settledAlready(db, attempt);
+      if (settledAlready) return settledAlready;
       switch (result.kind) {
         case 'succeeded': {
           // Both updates go out at once on the transaction's connection (postgres.js pipelines them).
@@ -627,6 +666,8 @@ export class PaymentService {
     const finalCapture = attempt.capture;
     const payment = await this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
+      const settledAlready = await this.#settledAlready(db, attempt);
+      if (settledAlready) return settledAlready;
       const row = await this.#row(db, { merchantId: attempt.merchant_id }, attempt.payment_id, true);
       if (result.kind === 'succeeded') {
         await this.#finishAttempt(db, attempt.id, 'succeeded', {});
@@ -651,6 +692,7 @@ export class PaymentService {
         where id = ${row.id} returning *`;
       return updated[0] as PaymentRow;
     });
+    if (unchanged.has(payment)) return paymentView(payment);
     return settled(payment, result, 'The processor refused the capture');
   }
 
@@ -702,6 +744,8 @@ export class PaymentService {
   async applyVoid(attempt: AttemptRow, result: ConnectorResult<void>): Promise<PaymentView> {
     const payment = await this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
+      const settledAlready = await this.#settledAlready(db, attempt);
+      if (settledAlready) return settledAlready;
       const row = await this.#row(db, { merchantId: attempt.merchant_id }, attempt.payment_id, true);
       if (result.kind === 'succeeded') {
         await this.#finishAttempt(db, attempt.id, 'succeeded', {});
@@ -717,6 +761,7 @@ export class PaymentService {
       });
       return row;
     });
+    if (unchanged.has(payment)) return paymentView(payment);
     return settled(payment, result, 'The processor refused to void');
   }
 
@@ -786,8 +831,14 @@ export class PaymentService {
     result: ConnectorResult<void>,
   ): Promise<ReturnType<typeof refundView>> {
     const amount = Number(attempt.amount);
+    let already = false;
     const refund = await this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
+      if (await this.#settledAlready(db, attempt)) {
+        already = true;
+        const rows = await db<RefundRow[]>`select * from payments.refunds where id = ${attempt.refund_id}`;
+        return rows[0] as RefundRow;
+      }
       const payment = await this.#row(db, { merchantId: attempt.merchant_id }, attempt.payment_id, true);
       if (result.kind === 'unknown') {
         await this.#finishAttempt(db, attempt.id, 'unknown', { errorCode: result.code });
@@ -817,6 +868,7 @@ export class PaymentService {
       ]);
       return refund;
     });
+    if (already) return refundView(refund);
     if (result.kind === 'failed') throw new CardholdError('processor_unavailable');
     return refundView(refund);
   }
@@ -856,6 +908,12 @@ export class PaymentService {
       order by updated_at limit ${limit}`;
   }
 
+  /** Moves an attempt the reconciler could not settle now to the back of its queue. */
+  async postpone(attemptId: string): Promise<void> {
+    await this.#sql`
+      update payments.attempts set updated_at = now() where id = ${attemptId} and status in ('sent', 'unknown')`;
+  }
+
   /** The CVV slot a payment's authorization uses, if it still holds one. */
   async cvvSlotOf(paymentId: string, merchantId: string): Promise<string | null> {
     const rows = await this.#sql<{ cvv_slot: string | null }[]>`
@@ -882,6 +940,20 @@ export class PaymentService {
     const row = rows[0];
     // A foreign merchant's payment answers exactly like a missing one.
     if (!row) throw new CardholdError('payment_not_found', field ? { field } : {});
+    return row;
+  }
+
+  /**
+   * Locks the attempt's payment and returns it, marked `unchanged`, when the attempt has been settled
+   * already (by the reconciler, a late answer, another replica): an outcome is applied once, whoever
+   * learns it. Undefined when the attempt is still sent or unknown, with the payment locked for the caller.
+   */
+  async #settledAlready(db: Sql, attempt: AttemptRow): Promise<PaymentRow | undefined> {
+    const row = await this.#row(db, { merchantId: attempt.merchant_id }, attempt.payment_id, true);
+    const live = await db`
+      select 1 from payments.attempts where id = ${attempt.id} and status in ('sent', 'unknown')`;
+    if (live.length > 0) return undefined;
+    unchanged.add(row);
     return row;
   }
 
@@ -1005,9 +1077,12 @@ const FINISH_ATTEMPTS = `
     connector_reference = coalesce(x.reference, a.connector_reference),
     decline_code = x.decline_code, error_code = null, updated_at = now()
   from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as x(id, status, reference, decline_code)
-  where a.id = x.id`;
+  where a.id = x.id and a.status in ('sent', 'unknown')`;
 
-/** #answerBatch's payments: the columns of AnswerChanges, in the order of its parameters. */
+/**
+ * #answerBatch's payments: the columns of AnswerChanges, in the order of its parameters; only a payment
+ * whose attempt is still unsettled changes (sent first, before FINISH_ATTEMPTS, in the same transaction).
+ */
 const ANSWER_PAYMENTS = `
   update payments.payment_intents p set status = x.status,
     amount_received = coalesce(x.amount_received::bigint, p.amount_received),
@@ -1018,9 +1093,12 @@ const ANSWER_PAYMENTS = `
     last_error = coalesce(x.last_error::jsonb, p.last_error), cvv_slot = null, updated_at = now(),
     payment_method = case when x.status = 'requires_payment_method' then null else p.payment_method end
   from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-    $9::text[])
-    as x(id, status, amount_received, capturable, connector, processor_id, card_brand, card_last4, last_error)
-  where p.id = x.id
+    $9::text[], $10::text[])
+    as x(id, status, amount_received, capturable, connector, processor_id, card_brand, card_last4, last_error,
+      attempt_id)
+  where p.id = x.id and exists (
+    select 1 from payments.attempts a
+    where a.id = x.attempt_id and a.payment_id = p.id and a.status in ('sent', 'unknown'))
   returning p.*`;
 
 /** An authorization's definitive answer, to record on its attempt and payment. */

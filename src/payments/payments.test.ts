@@ -520,6 +520,21 @@ for (const backend of backends()) {
       assert.equal(late.json.code, 'payment_state_invalid');
     });
 
+    test('control characters in a description or metadata are refused as bad input, never a 500', async () => {
+      for (const [body, field] of [
+        [{ amount: 500, currency: 'usd', description: 'a\u0000b' }, 'description'],
+        [{ amount: 500, currency: 'usd', metadata: { note: 'a\u0000b' } }, 'metadata.note'],
+        // JSON writes \u0001 for it, whose digits would join a card number's in the webhook's text.
+        [{ amount: 500, currency: 'usd', metadata: { order: '\u0001424242426' } }, 'metadata.order'],
+        [{ amount: 500, currency: 'usd', metadata: { 'a\u0000': '1' } }, 'metadata'],
+      ] as const) {
+        const r = await pay(body as Record<string, unknown>);
+        assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);
+        assert.equal(r.json.code, 'request_invalid');
+        assert.equal(r.json.field, field);
+      }
+    });
+
     test('amounts in minor units with ISO 4217 exponents; unknown currencies and card data refused', async () => {
       for (const currency of ['jpy', 'usd', 'kwd']) {
         const r = await pay({ amount: 1050, currency });

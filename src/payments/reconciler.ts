@@ -38,14 +38,18 @@ export class Reconciler {
   async #pass(olderThanMs: number): Promise<number> {
     let settled = 0;
     for (const attempt of await this.#payments.unsettledAttempts(olderThanMs)) {
+      let done = false;
       try {
-        if (await this.#settle(attempt)) settled++;
+        done = await this.#settle(attempt);
+        if (done) settled++;
       } catch (error) {
         this.#logger.warn(
           { attempt: attempt.id, err: { message: String((error as Error)?.message ?? error) } },
           'reconciliation of an attempt failed; it stays unsettled',
         );
       }
+      // One that cannot be settled now goes to the back of the queue, so it never holds up the others.
+      if (!done) await this.#payments.postpone(attempt.id).catch(() => undefined);
     }
     if (settled > 0) this.#logger.info({ settled }, 'payment attempts reconciled');
     return settled;

@@ -24,6 +24,13 @@ export interface TokenSummary {
   last4: string;
 }
 
+/**
+ * How long the api waits for the vault's answer: above the longest forward a caller may ask for (60 s)
+ * plus the vault's own work. The reconciler leaves a `sent` attempt alone for longer than this, so it
+ * never settles as "never heard of" a request whose answer is still on its way.
+ */
+export const VAULT_ANSWER_TIMEOUT_MS = 70_000;
+
 /** Vault errors the api passes on as they are; anything else from the vault means it cannot serve. */
 const PASSED_ON = new Set(['token_not_found', 'cvv_slot_not_found', 'forward_target_not_allowed']);
 
@@ -114,8 +121,8 @@ export class VaultClient {
         },
         body: body === undefined ? undefined : JSON.stringify(body),
         dispatcher: this.#agent,
-        headersTimeout: 70_000,
-        bodyTimeout: 70_000,
+        headersTimeout: VAULT_ANSWER_TIMEOUT_MS,
+        bodyTimeout: VAULT_ANSWER_TIMEOUT_MS,
       });
     } catch (error) {
       if (neverSent(error)) throw new CardholdError('vault_unavailable', { cause: error });

@@ -34,7 +34,7 @@ import { Idempotency } from '../payments/idempotency.ts';
 import { type EventSink, PaymentService } from '../payments/payment-service.ts';
 import { Reconciler } from '../payments/reconciler.ts';
 import { registerPaymentRoutes } from '../payments/routes.ts';
-import { VaultClient } from '../payments/vault-client.ts';
+import { VAULT_ANSWER_TIMEOUT_MS, VaultClient } from '../payments/vault-client.ts';
 import { CardholdError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { Secret } from '../shared/secret.ts';
@@ -692,8 +692,9 @@ async function startPayments(options: {
   const payments = new PaymentService({ sql, vault, router, events, logger: apiLogger });
   const idempotency = new Idempotency(sql);
   const reconciler = new Reconciler({ payments, vault, logger: apiLogger });
-  // An attempt is only treated as lost once a forwarded request could no longer be answering.
-  const settleAfterMs = config.forwardTimeoutMs * 2;
+  // An attempt is only treated as lost once a forwarded request could no longer be answering: once the
+  // api has surely stopped waiting for the vault's answer (and the vault for the processor's).
+  const settleAfterMs = Math.max(config.forwardTimeoutMs * 2, VAULT_ANSWER_TIMEOUT_MS + 10_000);
   const timer = setInterval(() => {
     reconciler
       .runOnce(settleAfterMs)

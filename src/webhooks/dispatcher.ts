@@ -6,7 +6,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { Sql } from '../storage/database.ts';
 import type { WebhookSecretKey } from './secret-key.ts';
 import { signWebhook } from './signature.ts';
-import { assertWebhookUrl } from './url-policy.ts';
+import { assertWebhookUrl, publicOnlyLookup } from './url-policy.ts';
 
 export interface DispatcherSettings {
   /** First retry delay; each further one doubles, up to the cap. */
@@ -81,7 +81,8 @@ export class WebhookDispatcher {
     this.#now = options.now ?? Date.now;
     const timeout = this.#settings.requestTimeoutMs;
     this.#agent = new Agent({
-      connect: { timeout },
+      // Production: a name that resolves (or is rebound) to a private address is refused when connecting.
+      connect: this.#settings.production ? { timeout, lookup: publicOnlyLookup } : { timeout },
       headersTimeout: timeout,
       bodyTimeout: timeout,
       keepAliveTimeout: 4000,

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { newSigningSecret } from './identifiers.ts';
 import { signWebhook, verifyWebhookSignature, type WebhookSignatureFailure } from './signature.ts';
-import { assertWebhookUrl } from './url-policy.ts';
+import { assertWebhookUrl, isInternalAddress, publicOnlyLookup } from './url-policy.ts';
 
 const body = JSON.stringify({ id: 'evt_1', object: 'event', type: 'payment_intent.succeeded', created: 1 });
 const now = 1_750_000_000;
@@ -63,6 +63,16 @@ describe('webhook signatures', () => {
     // The default clock: a header signed an hour ago is too old.
     const old = signWebhook(body, ['whsec_a'], Math.floor(Date.now() / 1000) - 3600);
     failsWith('timestamp_outside_tolerance', () => verifyWebhookSignature(body, old, 'whsec_a'));
+  });
+
+  test('misuse is an error, never a pass: an empty secret, a tolerance that is not a finite number', () => {
+    // What anyone can compute: the HMAC under an empty key.
+    const forged = signWebhook(body, [''], now);
+    assert.throws(() => verifyWebhookSignature(body, forged, '', { now }), TypeError);
+    const old = signWebhook(body, ['whsec_a'], now - 55 * 365 * 86_400);
+    for (const toleranceSeconds of [Number.NaN, Number.POSITIVE_INFINITY, -1]) {
+      assert.throws(() => verifyWebhookSignature(body, old, 'whsec_a', { now, toleranceSeconds }), TypeError);
+    }
   });
 
   test('malformed headers are rejected as such', () => {
@@ -146,7 +156,34 @@ describe('webhook URLs', () => {
       'https://[::1]/h',
       'https://[fd00::1]/h',
       'http://shop.example/h',
+      // Special-purpose ranges and the IPv6 forms that carry an IPv4 address inside.
+      'https://0.0.0.1/h',
+      'https://198.18.0.1/h',
+      'https://192.0.0.8/h',
+      'https://224.0.0.1/h',
+      'https://[::ffff:127.0.0.1]/h',
+      'https://[::127.0.0.1]/h',
+      'https://[64:ff9b::a9fe:a9fe]/h',
+      'https://[2002:7f00:1::]/h',
+      'https://[fec0::1]/h',
+      'https://localhost./h',
+      'https://api.LOCALHOST/h',
     ])
       refused(url, true);
+    // Public addresses in the IPv4-mapped form are still public.
+    assertWebhookUrl('https://[::ffff:93.184.215.14]/hooks', true);
+  });
+
+  test('production: every address a name resolves to is checked when connecting', async () => {
+    const lookup = (host: string) =>
+      new Promise<unknown>((resolve) =>
+        publicOnlyLookup(host, { all: true }, (error, addresses) => resolve(error ? error : addresses)),
+      );
+    // localhost resolves to loopback: refused at connect time, whatever the URL said.
+    const refusedLookup = (await lookup('localhost')) as { code?: string };
+    assert.equal(refusedLookup.code, 'WEBHOOK_ADDRESS_REFUSED');
+    assert.equal(isInternalAddress('169.254.169.254'), true);
+    assert.equal(isInternalAddress('93.184.215.14'), false);
+    assert.equal(isInternalAddress('2606:2800:21f:cb07:6820:80da:af6b:8b2c'), false);
   });
 });

@@ -80,8 +80,17 @@ export function verifyWebhookSignature(
   secret: string,
   options: { toleranceSeconds?: number; now?: number } = {},
 ): void {
-  const { timestamp, signatures } = parseHeader(header);
+  // Misuse is a programming error, not a bad signature: an empty secret (an unset environment variable)
+  // would accept what anyone signs with an empty key, and a tolerance that is not a finite, non-negative
+  // number would accept any timestamp.
+  if (typeof secret !== 'string' || secret.length === 0) {
+    throw new TypeError('verifyWebhookSignature needs the endpoint’s signing secret (whsec_…)');
+  }
   const tolerance = options.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
+  if (!Number.isFinite(tolerance) || tolerance < 0) {
+    throw new TypeError('toleranceSeconds must be a finite number of seconds, zero or more');
+  }
+  const { timestamp, signatures } = parseHeader(header);
   const now = options.now ?? Math.floor(Date.now() / 1000);
   if (Math.abs(now - timestamp) > tolerance) {
     throw new WebhookSignatureError(

@@ -548,6 +548,9 @@ for (const backend of backends()) {
         [{ url: receiver.url('/x'), enabled_events: ['Payment Succeeded'] }, 'enabled_events[0]'],
         [{ url: receiver.url('/x') }, 'enabled_events'],
         [{ url: receiver.url('/x'), enabled_events: ['*'], extra: 1 }, 'extra'],
+        // Control characters (NUL, which PostgreSQL refuses) are bad input, never a 500.
+        [{ url: receiver.url('/x'), enabled_events: ['*'], description: 'a\u0000b' }, 'description'],
+        [{ url: `${receiver.url('/x')}\u0000`, enabled_events: ['*'] }, 'url'],
       ] as const) {
         const reply = await create(body);
         assert.equal(reply.status, 400, JSON.stringify(body));

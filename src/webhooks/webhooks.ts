@@ -129,7 +129,16 @@ export class Webhooks {
     ctx: AccessContext,
     input: { url: string; enabledEvents: string[]; description?: string | undefined },
   ): Promise<{ endpoint: EndpointView; secret: Secret<string> }> {
-    assertWebhookUrl(input.url, this.#production);
+    // Control characters (NUL, which PostgreSQL refuses, among them) are refused as bad input.
+    for (const [field, value] of [
+      ['url', input.url],
+      ['description', input.description ?? ''],
+    ] as const) {
+      if (/[\u0000-\u001f\u007f]/.test(value)) {
+        throw new CardholdError('request_invalid', { field, detail: 'Control characters are not allowed' });
+      }
+    }
+    const url = assertWebhookUrl(input.url, this.#production).href;
     const id = newWebhookId('we');
     const secret = newSigningSecret();
     const now = this.#now();
@@ -140,7 +149,7 @@ export class Webhooks {
       async (db) => {
         const rows = await db<EndpointRow[]>`
           insert into webhooks.endpoints (id, merchant_id, url, enabled_events, description, created_at)
-          values (${id}, ${ctx.merchantId}, ${input.url}, ${input.enabledEvents}, ${input.description ?? null}, ${now})
+          values (${id}, ${ctx.merchantId}, ${url}, ${input.enabledEvents}, ${input.description ?? null}, ${now})
           returning id, url, enabled_events, description, created_at, null::timestamptz as previous_secret_expires_at`;
         await this.#insertSecret(db, id, secret, now);
         return endpointView(rows[0] as EndpointRow);

@@ -1,6 +1,7 @@
 import type { Sql } from 'postgres';
 import type { Authorized, CardSummary, Connector, ConnectorResult } from '../acquirers/connector.ts';
 import type { Router } from '../acquirers/routing.ts';
+import { hasControlCharacter } from '../shared/control-characters.ts';
 import { CardholdError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { NaturalBatcher, type Settled } from '../shared/natural-batcher.ts';
@@ -63,9 +64,6 @@ const SELECT_PAYMENT = 'select * from payments.payment_intents';
 /** Payment rows handed back as they were, because the outcome being applied had been applied already. */
 const unchanged = new WeakSet<PaymentRow>();
 
-/** C0 controls and DEL: never meaningful in a description or metadata, and NUL is refused by PostgreSQL. */
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
-
 /**
  * Free text a merchant sends is refused if it holds a card number (the api must never store one) or a
  * control character. The card-number check also runs on the JSON text the value becomes, which is what
@@ -73,7 +71,7 @@ const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
  */
 function refuseCardNumbers(value: string | undefined, field: string): void {
   if (value === undefined) return;
-  if (CONTROL_CHARACTER.test(value)) {
+  if (hasControlCharacter(value)) {
     throw new CardholdError('request_invalid', {
       field,
       detail: 'This field must not contain control characters',

@@ -1,5 +1,6 @@
 import type { AuditTrail } from '../audit/audit-trail.ts';
 import { type AccessContext, type AuditAction, accessEvent, type DetailValue } from '../audit/events.ts';
+import { hasControlCharacter } from '../shared/control-characters.ts';
 import { CardholdError, type ErrorCode } from '../shared/errors.ts';
 import type { Secret } from '../shared/secret.ts';
 import type { Sql } from '../storage/database.ts';
@@ -134,7 +135,7 @@ export class Webhooks {
       ['url', input.url],
       ['description', input.description ?? ''],
     ] as const) {
-      if (/[\u0000-\u001f\u007f]/.test(value)) {
+      if (hasControlCharacter(value)) {
         throw new CardholdError('request_invalid', { field, detail: 'Control characters are not allowed' });
       }
     }

@@ -206,5 +206,51 @@ for (const backend of backends()) {
       );
       assert.ok(log.every((a) => a.error === 'connection_refused'));
     });
+
+    test('an endpoint whose secret cannot be opened fails alone; the others in the round are attempted', async () => {
+      const port = await closedPort();
+      const made: string[] = [];
+      for (const path of ['/sealed-shut', '/fine']) {
+        const r = await t.request<{ id: string }>('POST', `${t.apiUrl}/v1/webhook_endpoints`, {
+          body: { url: `http://127.0.0.1:${port}${path}`, enabled_events: ['refund.created'] },
+        });
+        assert.equal(r.status, 201, r.text);
+        made.push(r.json.id);
+      }
+      const [shut, fine] = made as [string, string];
+      const start = Date.UTC(2101, 0, 1);
+      const sql = t.adminSql as unknown as Sql;
+      await sql.begin((tx) =>
+        enqueueEvent(
+          tx as unknown as Sql,
+          { merchantId: t.merchantId, type: 'refund.created', data: { id: 're_x', object: 'refund' } },
+          { now: new Date(start) },
+        ),
+      );
+      // Its key version gone, say: opening this endpoint's secret throws.
+      const secretKey = {
+        open: (_sealed: Buffer, _version: number, endpointId: string) => {
+          if (endpointId === shut) throw new Error('key version 7 is not available');
+          return { expose: () => 'whsec_fine' };
+        },
+      } as unknown as WebhookSecretKey;
+      const d = new WebhookDispatcher({
+        sql,
+        secretKey,
+        settings,
+        logger: createLogger({ level: 'silent' }),
+        now: () => start,
+      });
+      try {
+        assert.equal(await d.runOnce(), 2, 'both claimed, the round did not fail');
+      } finally {
+        await d.stop();
+      }
+      const rows = await t.adminSql<{ endpoint_id: string; status: string; last_error: string }[]>`
+        select endpoint_id, status, last_error from webhooks.deliveries where endpoint_id in (${shut}, ${fine})`;
+      const byEndpoint = new Map(rows.map((r) => [r.endpoint_id, [r.status, r.last_error]]));
+      assert.deepEqual(byEndpoint.get(shut), ['failed', 'secret_unavailable']);
+      assert.deepEqual(byEndpoint.get(fine), ['failed', 'connection_refused']);
+    });
   });
 }

@@ -148,27 +148,39 @@ export class WebhookDispatcher {
     return claimed.length;
   }
 
-  /** Every currently valid secret per endpoint, current first. */
-  async #secrets(endpointIds: string[], now: Date): Promise<Map<string, string[]>> {
+  /**
+   * Every currently valid secret per endpoint, current first; `unavailable` for an endpoint whose secret
+   * cannot be opened (its key version gone, the key provider down), so that only its deliveries fail.
+   */
+  async #secrets(endpointIds: string[], now: Date): Promise<Map<string, string[] | 'unavailable'>> {
     const rows = await this.#sql<{ endpoint_id: string; sealed_secret: Buffer; key_version: number }[]>`
       select endpoint_id, sealed_secret, key_version from webhooks.endpoint_secrets
       where endpoint_id = any(${endpointIds}) and (expires_at is null or expires_at > ${now})
       order by endpoint_id, expires_at desc nulls first`;
-    const out = new Map<string, string[]>();
+    const out = new Map<string, string[] | 'unavailable'>();
     for (const row of rows) {
-      const secret = this.#secretKey.open(row.sealed_secret, row.key_version, row.endpoint_id);
-      out.set(row.endpoint_id, [...(out.get(row.endpoint_id) ?? []), secret.expose()]);
+      const known = out.get(row.endpoint_id);
+      if (known === 'unavailable') continue;
+      try {
+        const secret = this.#secretKey.open(row.sealed_secret, row.key_version, row.endpoint_id);
+        out.set(row.endpoint_id, [...(known ?? []), secret.expose()]);
+      } catch {
+        out.set(row.endpoint_id, 'unavailable');
+      }
     }
     return out;
   }
 
-  async #deliver(delivery: Claimed, secrets: string[]): Promise<void> {
+  async #deliver(delivery: Claimed, secrets: string[] | 'unavailable'): Promise<void> {
     const startedAt = new Date(this.#now());
     const started = performance.now();
     let statusCode: number | null = null;
     let error: string | null = null;
     try {
-      if (secrets.length === 0) {
+      if (secrets === 'unavailable') {
+        // Recorded like any failed attempt: retried with backoff, abandoned at the horizon.
+        error = 'secret_unavailable';
+      } else if (secrets.length === 0) {
         error = 'endpoint_deleted';
       } else {
         assertWebhookUrl(delivery.url, this.#settings.production);

@@ -220,13 +220,18 @@ for (const backend of backends()) {
       const [shut, fine] = made as [string, string];
       const start = Date.UTC(2101, 0, 1);
       const sql = t.adminSql as unknown as Sql;
-      await sql.begin((tx) =>
+      const event = await sql.begin((tx) =>
         enqueueEvent(
           tx as unknown as Sql,
           { merchantId: t.merchantId, type: 'refund.created', data: { id: 're_x', object: 'refund' } },
           { now: new Date(start) },
         ),
       );
+      // Other endpoints of this merchant (from other tests) may want the event too.
+      const counted = await t.adminSql<{ n: number }[]>`
+        select count(*)::int as n from webhooks.deliveries where event_id = ${event.id}`;
+      const n = counted[0]?.n ?? 0;
+      assert.ok(n >= 2);
       // Its key version gone, say: opening this endpoint's secret throws.
       const secretKey = {
         open: (_sealed: Buffer, _version: number, endpointId: string) => {
@@ -242,7 +247,7 @@ for (const backend of backends()) {
         now: () => start,
       });
       try {
-        assert.equal(await d.runOnce(), 2, 'both claimed, the round did not fail');
+        assert.equal(await d.runOnce(), n, 'all claimed, the round did not fail');
       } finally {
         await d.stop();
       }

@@ -240,8 +240,7 @@ const RESTRICTABLE = {
 
 /** Reads a connector's `capabilities`: false turns one off, true leaves it as the connector declares. */
 function parseRestrictions(raw: unknown, problem: (what: string) => ConfigError): CapabilityRestrictions {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
-    throw problem('has "capabilities" that is not an object');
+  if (!isObject(raw)) throw problem('has "capabilities" that is not an object');
   const out: CapabilityRestrictions = {};
   for (const [key, value] of Object.entries(raw)) {
     if (key === 'currencies') {

@@ -546,8 +546,8 @@ export class PaymentService {
   ): Promise<PaymentRow> {
     return this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
-      const settledAlready = await this.#settledAlready(db, attempt);
-      if (settledAlready) return settledAlready;
+      const locked = await this.#lockForOutcome(db, attempt);
+      if (locked.settled) return locked.row;
       switch (result.kind) {
         case 'succeeded': {
           // Both updates go out at once on the transaction's connection (postgres.js pipelines them).
@@ -664,9 +664,8 @@ export class PaymentService {
     const finalCapture = attempt.capture;
     const payment = await this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
-      const settledAlready = await this.#settledAlready(db, attempt);
-      if (settledAlready) return settledAlready;
-      const row = await this.#row(db, { merchantId: attempt.merchant_id }, attempt.payment_id, true);
+      const { row, settled: already } = await this.#lockForOutcome(db, attempt);
+      if (already) return row;
       if (result.kind === 'succeeded') {
         await this.#finishAttempt(db, attempt.id, 'succeeded', {});
         const updated = await db<PaymentRow[]>`
@@ -742,9 +741,8 @@ export class PaymentService {
   async applyVoid(attempt: AttemptRow, result: ConnectorResult<void>): Promise<PaymentView> {
     const payment = await this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
-      const settledAlready = await this.#settledAlready(db, attempt);
-      if (settledAlready) return settledAlready;
-      const row = await this.#row(db, { merchantId: attempt.merchant_id }, attempt.payment_id, true);
+      const { row, settled: already } = await this.#lockForOutcome(db, attempt);
+      if (already) return row;
       if (result.kind === 'succeeded') {
         await this.#finishAttempt(db, attempt.id, 'succeeded', {});
         const updated = await db<PaymentRow[]>`
@@ -832,12 +830,13 @@ export class PaymentService {
     let already = false;
     const refund = await this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
-      if (await this.#settledAlready(db, attempt)) {
+      const locked = await this.#lockForOutcome(db, attempt);
+      if (locked.settled) {
         already = true;
         const rows = await db<RefundRow[]>`select * from payments.refunds where id = ${attempt.refund_id}`;
         return rows[0] as RefundRow;
       }
-      const payment = await this.#row(db, { merchantId: attempt.merchant_id }, attempt.payment_id, true);
+      const payment = locked.row;
       if (result.kind === 'unknown') {
         await this.#finishAttempt(db, attempt.id, 'unknown', { errorCode: result.code });
         const rows = await db<RefundRow[]>`select * from payments.refunds where id = ${attempt.refund_id}`;
@@ -942,17 +941,17 @@ export class PaymentService {
   }
 
   /**
-   * Locks the attempt's payment and returns it, marked `unchanged`, when the attempt has been settled
-   * already (by the reconciler, a late answer, another replica): an outcome is applied once, whoever
-   * learns it. Undefined when the attempt is still sent or unknown, with the payment locked for the caller.
+   * Locks the attempt's payment for the caller and says whether the attempt has been settled already (by
+   * the reconciler, a late answer, another replica): an outcome is applied once, whoever learns it. A
+   * settled attempt's row is marked `unchanged` for the callers up the stack.
    */
-  async #settledAlready(db: Sql, attempt: AttemptRow): Promise<PaymentRow | undefined> {
+  async #lockForOutcome(db: Sql, attempt: AttemptRow): Promise<{ row: PaymentRow; settled: boolean }> {
     const row = await this.#row(db, { merchantId: attempt.merchant_id }, attempt.payment_id, true);
     const live = await db`
       select 1 from payments.attempts where id = ${attempt.id} and status in ('sent', 'unknown')`;
-    if (live.length > 0) return undefined;
+    if (live.length > 0) return { row, settled: false };
     unchanged.add(row);
-    return row;
+    return { row, settled: true };
   }
 
   #connectorOf(row: PaymentRow): Connector {

@@ -300,6 +300,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       const forward = new ForwardProxy({
         tokens,
         cvvSlots,
+        trail,
         logger: logger.child({ role: 'vault' }),
         allowlist: (config.forwardAllowlist ?? '')
           .split(',')

@@ -93,6 +93,8 @@ interface AllowedTarget {
 export class ForwardProxy {
   readonly #tokens: TokenService;
   readonly #cvvSlots: CvvSlots;
+  /** Records the forwards that carry no card data (the token service and CVV slots record the others). */
+  readonly #trail: AuditTrail;
   readonly #logger: Logger;
   readonly #defaultTimeoutMs: number;
   readonly #extraCa: Buffer | undefined;
@@ -102,6 +104,7 @@ export class ForwardProxy {
   constructor(options: {
     tokens: TokenService;
     cvvSlots: CvvSlots;
+    trail: AuditTrail;
     logger: Logger;
     allowlist: readonly string[];
     timeoutMs: number;
@@ -111,6 +114,7 @@ export class ForwardProxy {
   }) {
     this.#tokens = options.tokens;
     this.#cvvSlots = options.cvvSlots;
+    this.#trail = options.trail;
     this.#logger = options.logger;
     this.#defaultTimeoutMs = options.timeoutMs;
     this.#extraCa = options.extraCa;
@@ -144,11 +148,8 @@ export class ForwardProxy {
     await this.#agent.close();
   }
 
-  /**
-   * `trail` records the forwards that carry no card data (card-carrying ones are recorded by the token
-   * service and the CVV slots); a record that cannot be written stops the forward (audit_unavailable).
-   */
-  async forward(ctx: AccessContext, req: ForwardRequest, trail: AuditTrail): Promise<ForwardResult> {
+  /** Sends one request on; a forward whose audit record cannot be written is not sent (audit_unavailable). */
+  async forward(ctx: AccessContext, req: ForwardRequest): Promise<ForwardResult> {
     if (!this.isAllowed(req.url)) {
       throw new CardholdError('forward_target_not_allowed', { field: 'request.url' });
     }
@@ -189,7 +190,7 @@ export class ForwardProxy {
     if (used.size === 0) {
       // No card data in it: a capture, a void, a refund or a status query goes out as it is, and no card
       // is opened. It is still recorded first: a forward that is not on record does not happen.
-      await trail.record(
+      await this.#trail.record(
         accessEvent(ctx, 'processor.forward', { type: 'processor', id: target.origin }, ctx.merchantId, {
           details: { target: targetPath, method: req.method },
         }),

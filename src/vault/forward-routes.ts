@@ -69,7 +69,7 @@ export function registerForwardRoutes(
       schema: {
         summary: 'Send a request with card data to an allow-listed processor',
         description:
-          'Fills the template’s placeholders from the token (and the CVV slot), sends it over verified TLS, and returns the answer scrubbed of card data. Every forward, with card data or without, is recorded in the audit trail before anything is sent (503 audit_unavailable otherwise). A CVV slot is destroyed by an authorization answer (HTTP 2xx, or 402 for a decline) and kept, within its uses and lifetime, after a timeout, a lost connection, a 5xx or any other status (400, 401, 403, 404, 408, 409, 429 …). If the slot cannot be destroyed after an answer, the answer is still returned, with cvv_slot.destroyed false, and the slot’s TTL removes it.',
+          'Fills the template’s placeholders from the token (and the CVV slot), sends it over verified TLS, and returns the answer scrubbed of card data. Every forward, with card data or without, is recorded in the audit trail before anything is sent (503 audit_unavailable otherwise). A CVV slot is destroyed by an authorization answer (HTTP 2xx, or 402 for a decline) and kept, within its uses and lifetime, after a timeout, a lost connection, a 5xx or any other status (400, 401, 403, 404, 408, 409, 429 …). If the slot cannot be destroyed after an answer, the answer is still returned, with cvv_slot.destroyed false; the vault then refuses the slot and deletes it again later, and its TTL is the backstop.',
         tags: ['forward'],
         security,
         body: ForwardBody,
@@ -78,19 +78,15 @@ export function registerForwardRoutes(
     },
     async (request) => {
       const body = request.body;
-      const result = await deps.proxy.forward(
-        accessOf(request),
-        {
-          token: body.token,
-          cvvSlot: body.cvv_slot,
-          method: body.request.method,
-          url: body.request.url,
-          headers: body.request.headers ?? {},
-          body: body.request.body,
-          timeoutMs: body.timeout_ms,
-        },
-        deps.trail,
-      );
+      const result = await deps.proxy.forward(accessOf(request), {
+        token: body.token,
+        cvvSlot: body.cvv_slot,
+        method: body.request.method,
+        url: body.request.url,
+        headers: body.request.headers ?? {},
+        body: body.request.body,
+        timeoutMs: body.timeout_ms,
+      });
       return {
         object: 'forward_result' as const,
         outcome: result.outcome,

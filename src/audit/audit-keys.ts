@@ -2,10 +2,8 @@ import {
   createHmac,
   createPrivateKey,
   createPublicKey,
-  createSecretKey,
   generateKeyPairSync,
   type KeyObject,
-  randomBytes,
   sign,
 } from 'node:crypto';
 import type { Sql } from 'postgres';

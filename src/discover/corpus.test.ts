@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { type Planted, trapLines, writeCorpus } from '../../test/fixtures/discover-corpus.ts';
-import { defaultContainerLimits } from './containers.ts';
 import { discover, discoverOptions } from './discover.ts';
 import type { Finding } from './finding.ts';
 import { maskDigits } from './masking.ts';

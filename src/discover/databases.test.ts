@@ -5,7 +5,6 @@ import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { testCards } from '../../test/fixtures/cards.ts';
 import { randomPan } from '../../test/fixtures/discover-corpus.ts';
-import { defaultContainerLimits } from './containers.ts';
 import { discover, discoverOptions } from './discover.ts';
 import type { Finding } from './finding.ts';
 import { maskDigits } from './masking.ts';

@@ -131,7 +131,7 @@ export async function publicCall<T>(path: string, body: unknown): Promise<T> {
 
 /** Renews the 15-minute token while the operator is active; the server's idle clock still rules. */
 async function refreshIfDue(): Promise<void> {
-  if (!session || session.kind !== 'operator' || session.expiresAt - Date.now() > 5 * 60_000) return;
+  if (session?.kind !== 'operator' || session.expiresAt - Date.now() > 5 * 60_000) return;
   const response = await send('api', 'POST', '/v1/auth/refresh', undefined, {
     authorization: `Bearer ${session.token}`,
   });

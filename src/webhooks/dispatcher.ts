@@ -133,6 +133,9 @@ export class WebhookDispatcher {
   #fill(): Promise<void> {
     this.#filling ??= this.#claimWhileRoom().finally(() => {
       this.#filling = undefined;
+      // A slot freed while this claim was finishing found it still under way: take it now.
+      if (this.#backlog && !this.#stopped && this.#inFlight.size < this.#settings.concurrency)
+        void this.#fill();
     });
     return this.#filling;
   }
@@ -149,6 +152,8 @@ export class WebhookDispatcher {
       }
       this.#backlog = true;
     } catch (error) {
+      // Wait for the next poll rather than claim again at every completion while the database fails.
+      this.#backlog = false;
       this.#logger.warn({ err: { message: (error as Error).message } }, 'webhook claim failed');
     }
   }

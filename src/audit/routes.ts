@@ -2,6 +2,7 @@ import type { Sql } from 'postgres';
 import { Type } from 'typebox';
 import { adminAccess } from '../auth/authenticate.ts';
 import type { AppInstance } from '../http/create-server.ts';
+import { requestDateTime } from '../shared/request-date-time.ts';
 import { loadPublicSigningKeys } from './audit-keys.ts';
 import type { AuditTrail } from './audit-trail.ts';
 import { readRecords } from './export.ts';
@@ -116,7 +117,8 @@ export function registerAuditRoutes(app: AppInstance, deps: { sql: Sql; trail: A
           {
             from: Type.String({ format: 'date-time' }),
             to: Type.String({ format: 'date-time' }),
-            after_seq: Type.Optional(Type.String({ pattern: '^[0-9]{1,19}$' })),
+            // 18 digits: every such number fits PostgreSQL's bigint (19 may not).
+            after_seq: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$' })),
             limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
           },
           { additionalProperties: false },
@@ -125,7 +127,7 @@ export function registerAuditRoutes(app: AppInstance, deps: { sql: Sql; trail: A
     },
     async (request) => {
       const q = request.query;
-      const range = { from: new Date(q.from), to: new Date(q.to) };
+      const range = { from: requestDateTime(q.from, 'from'), to: requestDateTime(q.to, 'to') };
       await trail.record({
         action: 'audit.read',
         ...adminAccess(request),

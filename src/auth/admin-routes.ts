@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import type { AppInstance } from '../http/create-server.ts';
+import { requestDateTime } from '../shared/request-date-time.ts';
 import { apiKeyIdPattern, merchantIdPattern } from '../vault/identifiers.ts';
 import type { IssuedApiKey } from './api-keys.ts';
 import { adminAccess, assertMerchantVisible } from './authenticate.ts';
@@ -149,7 +150,7 @@ export function registerAdminRoutes(
         scopes: body.scopes,
         allowedOrigins: body.allowed_origins,
         label: body.label,
-        expiresAt: body.expires_at ? new Date(body.expires_at) : undefined,
+        expiresAt: body.expires_at ? requestDateTime(body.expires_at, 'expires_at') : undefined,
       });
       return reply.code(201).send(issued(key));
     },

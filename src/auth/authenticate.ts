@@ -7,7 +7,13 @@ import { CardholdError, isCardholdError } from '../shared/errors.ts';
 import type { Secret } from '../shared/secret.ts';
 import { merchantIdPattern } from '../vault/identifiers.ts';
 import { ApiKeyVerifier } from './api-keys.ts';
-import { cdePermissions, type Permission, type RoleName, rolePermissions } from './permissions.ts';
+import {
+  cdePermissions,
+  type Permission,
+  platformPermissions,
+  type RoleName,
+  rolePermissions,
+} from './permissions.ts';
 import { actorOf, isPerson, type Principal } from './principal.ts';
 import { publishableOriginAllowed } from './publishable-origin.ts';
 
@@ -128,6 +134,11 @@ export class Authorizer {
     }
     if (!principal.permissions.has(access))
       await refuse('forbidden', `This credential does not hold ${access}`);
+    // Defence in depth behind the credential issuers, which refuse such a mix: routes of platform
+    // administration do not narrow what they show or change to one merchant.
+    if (principal.merchantId !== null && platformPermissions.has(access)) {
+      await refuse('forbidden', 'A credential confined to one merchant cannot administer the platform');
+    }
     if (principal.allowedOrigins && !publishableOriginAllowed(request, principal.allowedOrigins)) {
       await refuse('origin_not_allowed', 'A publishable key works only from its allowed origins');
     }

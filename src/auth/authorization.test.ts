@@ -467,6 +467,81 @@ describe('authorization: every role against every route (embedded)', () => {
     assert.equal(own.status, 200, 'its own merchant is visible');
   });
 
+  test('a security administrator confined to a merchant is refused at every route of platform administration', async () => {
+    const confined = await idp.mint({ groups: ['security'], merchant: t.merchantId });
+    const from = encodeURIComponent(new Date(Date.now() - 3600_000).toISOString());
+    const to = encodeURIComponent(new Date(Date.now() + 3600_000).toISOString());
+    const tries: [string, string, Record<string, unknown>?][] = [
+      ['GET', `${t.apiUrl}/v1/admin/audit/records?from=${from}&to=${to}`],
+      [
+        'POST',
+        `${t.apiUrl}/v1/operators`,
+        { username: 'escalated', password: 'Escalated-passw0rd-42!', roles: ['operator-reveal'] },
+      ],
+      ['POST', `${t.apiUrl}/v1/merchants`, { name: 'By a confined admin' }],
+      ['GET', `${t.vaultUrl}/v1/keys/inventory`],
+      ['GET', `${t.apiUrl}/v1/auth/whoami`],
+    ];
+    for (const [method, url, body] of tries) {
+      const reply = await t.request<{ code: string; detail: string }>(method, url, {
+        key: confined,
+        ...(body ? { body } : {}),
+      });
+      assert.equal(reply.status, 401, `${method} ${url}: ${reply.text}`);
+      assert.equal(reply.json.code, 'unauthenticated');
+      assert.match(reply.json.detail, /administers the whole platform/);
+    }
+    const operators = await t.adminSql<{ n: number }[]>`
+      select count(*)::int as n from identity.operators where username = 'escalated'`;
+    assert.equal(operators[0]?.n, 0, 'nothing was created');
+  });
+
+  test('a merchant named in the header that does not exist is a 404 naming the header, not a 500', async () => {
+    const support = await idp.mint({ groups: ['support'] });
+    const ghost = `mer_${'Q'.repeat(22)}`;
+    const tries: [string, Record<string, unknown>][] = [
+      [`${t.apiUrl}/v1/payment_intents`, { amount: 1000, currency: 'usd' }],
+      [`${t.apiUrl}/v1/webhook_endpoints`, { url: 'https://example.com/hook', enabled_events: ['*'] }],
+    ];
+    for (const [url, body] of tries) {
+      const reply = await t.request<{ code: string; field: string }>('POST', url, {
+        key: support,
+        headers: { 'cardhold-merchant': ghost },
+        body,
+      });
+      assert.equal(reply.status, 404, `${url}: ${reply.text}`);
+      assert.deepEqual([reply.json.code, reply.json.field], ['merchant_not_found', 'cardhold-merchant']);
+    }
+  });
+
+  test('date-times and sequence numbers the schemas let through but the database cannot hold are a 400 naming the field', async () => {
+    const to = encodeURIComponent(new Date(Date.now() + 3600_000).toISOString());
+    const from = encodeURIComponent(new Date(Date.now() - 3600_000).toISOString());
+    const tries: [string, string, Record<string, unknown> | undefined, string][] = [
+      [
+        'GET',
+        `${t.apiUrl}/v1/admin/audit/records?from=${from}&to=${to}&after_seq=9999999999999999999`,
+        undefined,
+        'after_seq',
+      ],
+      ['GET', `${t.apiUrl}/v1/admin/audit/records?from=0000-01-01T00:00:00Z&to=${to}`, undefined, 'from'],
+      [
+        'POST',
+        `${t.apiUrl}/v1/merchants/${t.merchantId}/api-keys`,
+        { expires_at: '9999-12-31T23:59:60Z' },
+        'expires_at',
+      ],
+    ];
+    for (const [method, url, body, field] of tries) {
+      const reply = await t.request<{ code: string; field: string }>(method, url, {
+        key: t.adminToken,
+        ...(body ? { body } : {}),
+      });
+      assert.equal(reply.status, 400, `${url}: ${reply.text}`);
+      assert.deepEqual([reply.json.code, reply.json.field], ['request_invalid', field]);
+    }
+  });
+
   test('forged and misdirected tokens are refused at the door', async () => {
     const wrongAudience = await idp.mint({ groups: ['security'], audience: 'someone-else' });
     const [header, payload] = wrongAudience.split('.');

@@ -1,7 +1,7 @@
 import { decodeJwt } from 'jose';
 import { type Config, ConfigError } from '../config/config.ts';
 import { OidcVerifier } from './oidc.ts';
-import { isRole } from './permissions.ts';
+import { isOperatorRole, operatorRoles } from './permissions.ts';
 import type { Principal } from './principal.ts';
 
 function authenticatedAt(token: string): Date {
@@ -28,8 +28,13 @@ export function oidcAuthenticator(
     throw new ConfigError('CARDHOLD_OIDC_ROLE_MAP', 'must be a JSON object of group names to roles');
   }
   for (const role of Object.values(roleMap)) {
-    if (typeof role !== 'string' || !isRole(role)) {
-      throw new ConfigError('CARDHOLD_OIDC_ROLE_MAP', 'names a role cardhold does not have');
+    // People only: a group mapped to a service's or a merchant key's role would let a person act as the
+    // api towards the vault, or as any merchant's secret key.
+    if (typeof role !== 'string' || !isOperatorRole(role)) {
+      throw new ConfigError(
+        'CARDHOLD_OIDC_ROLE_MAP',
+        `names a role that is not a person's; use ${operatorRoles.join(', ')}`,
+      );
     }
   }
   let verifier: OidcVerifier;

@@ -406,6 +406,21 @@ describe('claims and roles', () => {
       await assertRefused(verifier.verify(token), 'merchant', token);
     }
   });
+
+  test('a security administrator confined to a merchant is refused; without the merchant claim it passes', async () => {
+    const { verifier } = staticVerifier();
+    for (const groups of [['cardhold-security'], ['cardhold-security', 'cardhold-support']]) {
+      const token = await mint({ ...goodClaims(), groups });
+      await assertRefused(verifier.verify(token), 'merchantRole', token);
+    }
+    const { cardhold_merchant: _, ...platformWide } = goodClaims();
+    const admin = await verifier.verify(await mint({ ...platformWide, groups: ['cardhold-security'] }));
+    assert.deepEqual(admin.roles, ['security-admin']);
+    assert.equal(admin.merchantId, null);
+    // A person's roles that do not administer the platform may be confined.
+    const support = await verifier.verify(await mint(goodClaims()));
+    assert.equal(support.merchantId, MERCHANT);
+  });
 });
 
 describe('MFA', () => {
@@ -549,7 +564,12 @@ describe('configuration', () => {
     refused({ issuer: '' }, /issuer is required/);
     refused({ audience: '' }, /audience is required/);
     refused({ roleMap: {} }, /at least one group/);
-    refused({ roleMap: { admins: 'root' as never } }, /role cardhold does not have/);
+    refused({ roleMap: { admins: 'root' as never } }, /not a person's/);
+    // Services' and merchant keys' roles are not for people: a group mapped to one would let a person
+    // act as the api towards the vault, or as any merchant's secret key.
+    for (const role of ['service-api', 'service-vault', 'merchant-secret', 'merchant-publishable'] as const) {
+      refused({ roleMap: { pipes: role } }, /not a person's/);
+    }
     refused({ mfaAmr: [] }, /mfaAmr/);
     refused({ mfaAmr: ['pwd', 'otp'] }, /pwd/);
     refused({ clockToleranceSeconds: 3600 }, /clockToleranceSeconds/);

@@ -8,7 +8,16 @@ import {
   jwtVerify,
 } from 'jose';
 import { CardholdError } from '../shared/errors.ts';
-import { cdePermissions, type Permission, permissionsOf, type RoleName, roleNames } from './permissions.ts';
+import {
+  cdePermissions,
+  isOperatorRole,
+  operatorRoles,
+  type Permission,
+  permissionsOf,
+  platformPermissions,
+  type RoleName,
+  rolePermissions,
+} from './permissions.ts';
 
 /**
  * OIDC access tokens from an external identity provider (issue 4): a JWT verified against the
@@ -76,6 +85,7 @@ export const oidcRefusal = {
   keysUnavailable: "The identity provider's signing keys could not be fetched",
   noRole: 'The token maps to no cardhold role',
   merchant: 'The token names a merchant in the wrong form',
+  merchantRole: 'The token confines a role that administers the whole platform to one merchant',
 } as const;
 
 export type OidcRefusalReason = keyof typeof oidcRefusal;
@@ -212,8 +222,10 @@ export class OidcVerifier {
     // A Map, not the object: a group called `__proto__` or `constructor` must not reach the prototype.
     const roleMap = new Map<string, RoleName>();
     for (const [group, role] of Object.entries(options.roleMap ?? {})) {
-      if (!(roleNames as readonly string[]).includes(role)) {
-        throw configError('roleMap maps a group to a role cardhold does not have');
+      if (!isOperatorRole(role)) {
+        throw configError(
+          `roleMap maps a group to a role that is not a person's (${operatorRoles.join(', ')})`,
+        );
       }
       roleMap.set(group, role);
     }
@@ -309,6 +321,11 @@ export class OidcVerifier {
     if (rawMerchant !== undefined) {
       if (typeof rawMerchant !== 'string' || !merchantIdPattern.test(rawMerchant)) throw refuse('merchant');
       merchantId = rawMerchant;
+      // As for operator accounts: a security administrator is never confined to a merchant, because
+      // platform administration cannot be narrowed to one.
+      if (roles.some((role) => rolePermissions[role].some((p) => platformPermissions.has(p)))) {
+        throw refuse('merchantRole');
+      }
     }
 
     return {

@@ -40,6 +40,17 @@ export const cdePermissions: ReadonlySet<Permission> = new Set<Permission>([
   'audit:read',
 ]);
 
+/**
+ * Administration of the whole platform (every merchant, the operators, the keys, the audit trail): never
+ * for a credential confined to one merchant, whatever its roles say.
+ */
+export const platformPermissions: ReadonlySet<Permission> = new Set<Permission>([
+  'merchants:admin',
+  'keys:admin',
+  'audit:read',
+  'users:admin',
+]);
+
 export const roleNames = [
   'merchant-secret',
   'merchant-publishable',
@@ -52,6 +63,21 @@ export const roleNames = [
 ] as const;
 
 export type RoleName = (typeof roleNames)[number];
+
+/**
+ * The roles a person may hold, as an operator account or through the OIDC provider; the others are for
+ * merchant keys and services.
+ */
+export const operatorRoles = [
+  'operator-viewer',
+  'operator-support',
+  'operator-reveal',
+  'security-admin',
+] as const satisfies readonly RoleName[];
+export type OperatorRole = (typeof operatorRoles)[number];
+
+export const isOperatorRole = (value: string): value is OperatorRole =>
+  (operatorRoles as readonly string[]).includes(value);
 
 /** What each role may ever hold; a merchant key holds the scopes it was issued, within its role. */
 export const rolePermissions: Record<RoleName, readonly Permission[]> = {

@@ -182,7 +182,7 @@ export const settings = {
     env: 'CARDHOLD_OIDC_ROLE_MAP',
     type: 'string',
     description:
-      'JSON object mapping the provider\'s group names to cardhold roles, e.g. {"pci-security":"security-admin","support":"operator-support"}.',
+      'JSON object mapping the provider\'s group names to the roles a person may hold (operator-viewer, operator-support, operator-reveal, security-admin), e.g. {"pci-security":"security-admin","support":"operator-support"}.',
   },
   oidcRoleClaim: {
     env: 'CARDHOLD_OIDC_ROLE_CLAIM',

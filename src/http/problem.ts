@@ -64,9 +64,20 @@ export function toProblem(error: unknown, requestId: string): Problem {
   if (error instanceof SyntaxError) return base('body_not_json', undefined, 'body');
   // Fail closed, and say why: a database that cannot be reached is a 503 like the other dependencies.
   if (isDatabaseUnavailable(error)) return base('storage_unavailable');
+  // A platform-wide person named a merchant (cardhold-merchant) that does not exist, and the write met
+  // the merchant's foreign key; the statement failed, so nothing was written.
+  if (isMissingMerchant(error)) return base('merchant_not_found', undefined, 'cardhold-merchant');
   const status = typeof fe?.statusCode === 'number' ? fe.statusCode : 500;
   if (status >= 400 && status < 500) return base('request_invalid', 'The request is malformed');
   return base('internal_error');
+}
+
+function isMissingMerchant(error: unknown): boolean {
+  const { code, constraint_name: constraint } = (error ?? {}) as {
+    code?: unknown;
+    constraint_name?: unknown;
+  };
+  return code === '23503' && typeof constraint === 'string' && constraint.endsWith('_merchant_id_fkey');
 }
 
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {

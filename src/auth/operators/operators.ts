@@ -13,7 +13,7 @@ import { CardholdError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { Secret } from '../../shared/secret.ts';
 import { randomBase62 } from '../../vault/identifiers.ts';
-import type { RoleName } from '../permissions.ts';
+import { type OperatorRole, operatorRoles } from '../permissions.ts';
 import { dummyPasswordHash, hashPassword, needsRehash, verifyPassword } from './password-hash.ts';
 import {
   checkPasswordPolicy,
@@ -40,14 +40,8 @@ export { IDLE_TIMEOUT_MS, type OperatorPrincipal, SESSION_MAX_MS } from './sessi
 /** The time between the password step and the TOTP step. */
 export const CHALLENGE_MS = 5 * 60_000;
 
-/** The roles a person may hold (the others are for merchant keys and services). */
-export const operatorRoles = [
-  'operator-viewer',
-  'operator-support',
-  'operator-reveal',
-  'security-admin',
-] as const satisfies readonly RoleName[];
-export type OperatorRole = (typeof operatorRoles)[number];
+export type { OperatorRole };
+export { operatorRoles };
 
 /** Who performs an administrative action on operators, and from where. */
 export type AdminContext = Omit<AccessContext, 'merchantId'>;

@@ -175,10 +175,10 @@ export class PaymentService {
 
   async list(ctx: PaymentContext, params: ListParams): Promise<{ data: PaymentView[]; has_more: boolean }> {
     const sql = this.#sql;
-    let cursor: { created_at: Date; id: string } | undefined;
+    let cursor: { created_at: string; id: string } | undefined;
     if (params.startingAfter) {
-      const found = await sql<{ created_at: Date; id: string }[]>`
-        select created_at, id from payments.payment_intents
+      const found = await sql<{ created_at: string; id: string }[]>`
+        select created_at::text as created_at, id from payments.payment_intents
         where merchant_id = ${ctx.merchantId} and id = ${params.startingAfter}`;
       cursor = found[0];
       if (!cursor) throw new CardholdError('payment_not_found', { field: 'starting_after' });
@@ -189,7 +189,7 @@ export class PaymentService {
         ${params.status ? sql`and status = ${params.status}` : sql``}
         ${params.createdGte !== undefined ? sql`and created_at >= to_timestamp(${params.createdGte})` : sql``}
         ${params.createdLte !== undefined ? sql`and created_at < to_timestamp(${params.createdLte + 1})` : sql``}
-        ${cursor ? sql`and (created_at, id) < (${cursor.created_at}, ${cursor.id})` : sql``}
+        ${cursor ? sql`and (created_at, id) < (${cursor.created_at}::text::timestamptz, ${cursor.id})` : sql``}
       order by created_at desc, id desc limit ${params.limit + 1}`;
     return { data: rows.slice(0, params.limit).map(paymentView), has_more: rows.length > params.limit };
   }
@@ -882,17 +882,17 @@ export class PaymentService {
     params: { limit: number; paymentId?: string | undefined; startingAfter?: string | undefined },
   ) {
     const sql = this.#sql;
-    let cursor: { created_at: Date; id: string } | undefined;
+    let cursor: { created_at: string; id: string } | undefined;
     if (params.startingAfter) {
-      const found = await sql<{ created_at: Date; id: string }[]>`
-        select created_at, id from payments.refunds where merchant_id = ${ctx.merchantId} and id = ${params.startingAfter}`;
+      const found = await sql<{ created_at: string; id: string }[]>`
+        select created_at::text as created_at, id from payments.refunds where merchant_id = ${ctx.merchantId} and id = ${params.startingAfter}`;
       cursor = found[0];
       if (!cursor) throw new CardholdError('refund_not_found', { field: 'starting_after' });
     }
     const rows = await sql<RefundRow[]>`
       select * from payments.refunds where merchant_id = ${ctx.merchantId}
         ${params.paymentId ? sql`and payment_id = ${params.paymentId}` : sql``}
-        ${cursor ? sql`and (created_at, id) < (${cursor.created_at}, ${cursor.id})` : sql``}
+        ${cursor ? sql`and (created_at, id) < (${cursor.created_at}::text::timestamptz, ${cursor.id})` : sql``}
       order by created_at desc, id desc limit ${params.limit + 1}`;
     return { data: rows.slice(0, params.limit).map(refundView), has_more: rows.length > params.limit };
   }

@@ -579,10 +579,10 @@ export class TokenService {
     const { merchantId } = ctx;
     const sql = this.#sql;
     const fingerprint = query.fingerprint ? parseFingerprint(query.fingerprint) : undefined;
-    let cursor: { created_at: Date; id: string } | undefined;
+    let cursor: { created_at: string; id: string } | undefined;
     if (query.startingAfter) {
-      const rows = await sql<{ created_at: Date; id: string }[]>`
-        select created_at, id from vault.tokens where merchant_id = ${merchantId} and id = ${query.startingAfter}`;
+      const rows = await sql<{ created_at: string; id: string }[]>`
+        select created_at::text as created_at, id from vault.tokens where merchant_id = ${merchantId} and id = ${query.startingAfter}`;
       cursor = rows[0];
       if (!cursor) throw new CardholdError('token_not_found', { field: 'starting_after' });
     }
@@ -592,7 +592,7 @@ export class TokenService {
         and (expires_at is null or expires_at > now())
         ${fingerprint ? sql`and fingerprint = ${fingerprint}` : sql``}
         ${query.last4 ? sql`and last4 = ${query.last4}` : sql``}
-        ${cursor ? sql`and (created_at, id) < (${cursor.created_at}, ${cursor.id})` : sql``}
+        ${cursor ? sql`and (created_at, id) < (${cursor.created_at}::text::timestamptz, ${cursor.id})` : sql``}
       order by created_at desc, id desc
       limit ${query.limit + 1}`;
     const data = rows.slice(0, query.limit).map(toView);

@@ -194,7 +194,7 @@ export class Webhooks {
     );
     const rows = await db<EndpointRow[]>`
       ${this.#selectEndpoints(db, ctx.merchantId, this.#now())}
-      ${cursor ? db`and (e.created_at, e.id) < (${cursor.created_at}, ${cursor.id})` : db``}
+      ${cursor ? db`and (e.created_at, e.id) < (${cursor.created_at}::text::timestamptz, ${cursor.id})` : db``}
       order by e.created_at desc, e.id desc limit ${query.limit + 1}`;
     return { data: rows.slice(0, query.limit).map(endpointView), has_more: rows.length > query.limit };
   }
@@ -205,10 +205,10 @@ export class Webhooks {
     merchantId: string,
     query: PageQuery,
     missing: ErrorCode,
-  ): Promise<{ created_at: Date; id: string } | undefined> {
+  ): Promise<{ created_at: string; id: string } | undefined> {
     if (!query.startingAfter) return undefined;
-    const rows = await this.#sql<{ created_at: Date; id: string }[]>`
-      select created_at, id from ${this.#sql(table)}
+    const rows = await this.#sql<{ created_at: string; id: string }[]>`
+      select created_at::text as created_at, id from ${this.#sql(table)}
       where merchant_id = ${merchantId} and id = ${query.startingAfter}`;
     if (!rows[0]) throw new CardholdError(missing, { field: 'starting_after' });
     return rows[0];
@@ -289,7 +289,7 @@ export class Webhooks {
       select payload from webhooks.events
       where merchant_id = ${ctx.merchantId}
         ${query.type ? db`and type = ${query.type}` : db``}
-        ${cursor ? db`and (created_at, id) < (${cursor.created_at}, ${cursor.id})` : db``}
+        ${cursor ? db`and (created_at, id) < (${cursor.created_at}::text::timestamptz, ${cursor.id})` : db``}
       order by created_at desc, id desc limit ${query.limit + 1}`;
     return { data: rows.slice(0, query.limit).map((r) => r.payload), has_more: rows.length > query.limit };
   }
@@ -302,10 +302,10 @@ export class Webhooks {
   ): Promise<Page<DeliveryView>> {
     await this.getEndpoint(ctx, endpointId);
     const db = this.#sql;
-    let cursor: { created_at: Date; id: string } | undefined;
+    let cursor: { created_at: string; id: string } | undefined;
     if (query.startingAfter) {
-      const rows = await db<{ created_at: Date; id: string }[]>`
-        select created_at, id from webhooks.deliveries
+      const rows = await db<{ created_at: string; id: string }[]>`
+        select created_at::text as created_at, id from webhooks.deliveries
         where merchant_id = ${ctx.merchantId} and endpoint_id = ${endpointId} and id = ${query.startingAfter}`;
       if (!rows[0]) throw new CardholdError('webhook_delivery_not_found', { field: 'starting_after' });
       cursor = rows[0];
@@ -315,7 +315,7 @@ export class Webhooks {
       from webhooks.deliveries d join webhooks.events ev on ev.id = d.event_id
       where d.merchant_id = ${ctx.merchantId} and d.endpoint_id = ${endpointId}
         ${query.status ? db`and d.status = ${query.status}` : db``}
-        ${cursor ? db`and (d.created_at, d.id) < (${cursor.created_at}, ${cursor.id})` : db``}
+        ${cursor ? db`and (d.created_at, d.id) < (${cursor.created_at}::text::timestamptz, ${cursor.id})` : db``}
       order by d.created_at desc, d.id desc limit ${query.limit + 1}`;
     const page = rows.slice(0, query.limit);
     return { data: await this.#withAttempts(page), has_more: rows.length > query.limit };

@@ -52,7 +52,7 @@ export function toFieldErrors(errors: ErrorObject[], context: string): FieldErro
         message = 'is required';
         break;
       case 'additionalProperties':
-        field = join(field, String(e.params['additionalProperty']));
+        field = join(field, nameOf(String(e.params['additionalProperty'])));
         message = 'is not a known field';
         break;
       case 'type':
@@ -96,13 +96,23 @@ export function toFieldErrors(errors: ErrorObject[], context: string): FieldErro
   return out;
 }
 
+/**
+ * A property name as a field name, when it is a name: keys come from the caller (an unknown field, a
+ * metadata key) and are echoed in the problem and its log line, so anything that could carry card data
+ * (digits beyond a couple, separators, any length beyond a name's) becomes `*`.
+ */
+function nameOf(key: string): string {
+  return /^[A-Za-z_$][A-Za-z0-9_$-]{0,63}$/.test(key) && (key.match(/\d/g)?.length ?? 0) <= 2 ? key : '*';
+}
+
 /** `/cards/3/pan` → `cards[3].pan` */
 function pointerToField(pointer: string): string {
   if (!pointer) return '';
   let out = '';
   for (const raw of pointer.split('/').slice(1)) {
     const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    out += /^\d+$/.test(part) ? `[${part}]` : out ? `.${part}` : part;
+    if (/^\d{1,9}$/.test(part)) out += `[${part}]`;
+    else out = join(out, nameOf(part));
   }
   return out;
 }

@@ -39,19 +39,33 @@ test('finds PANs contiguous, spaced or hyphenated, and in JSON; ignores timestam
   }
 });
 
+test('finds PANs written with any separators people and systems use, up to three between digits', () => {
+  const pan = allTestPans[0] as string;
+  for (const sep of ['  ', '\t', '.', '/', '_', '+', '\u00a0', '\u202f', ' - ', '. ']) {
+    const shown = pan.replace(/(\d{4})(?=\d)/g, `$1${sep}`);
+    assert.equal(findPans(shown).length, 1, JSON.stringify(sep));
+    assert.equal(redactPans(`reason: ${shown}!`), `reason: ${panRedaction}!`, JSON.stringify(sep));
+  }
+  // One digit at a time, dotted.
+  assert.equal(findPans(pan.split('').join('.')).length, 1);
+  // Four separators in a row, or a line break, end a run: these are not one number.
+  assert.equal(findPans(pan.replace(/(\d{4})(?=\d)/g, '$1    ')).length, 0);
+  assert.equal(findPans(pan.replace(/(\d{8})(?=\d)/g, '$1\n')).length, 0);
+});
+
 test('property: after redaction no Luhn-valid 13–19 digit run survives, whatever surrounds it', () => {
   const pan = fc
     .tuple(fc.integer({ min: 12, max: 18 }), fc.stringMatching(/^[1-9][0-9]{17}$/))
     .map(([len, digits]) => withCheckDigit(digits.slice(0, len)));
   const noise = fc.string({ maxLength: 40 }).map((s) => s.replace(/\d/g, ''));
-  const separator = fc.constantFrom('', ' ', '-');
+  const separator = fc.constantFrom('', ' ', '-', '  ', '.', '/', '_', '+', '\t', '\u00a0');
   fc.assert(
     fc.property(noise, pan, separator, noise, (before, p, sep, afterText) => {
       const shown = sep ? p.replace(/(\d{4})(?=\d)/g, `$1${sep}`) : p;
       const out = redactPans(`${before}${shown}${afterText}`);
       assert.ok(out.includes(panRedaction));
       assert.equal(findPans(out).length, 0);
-      assert.ok(!out.replace(/[ -]/g, '').includes(p));
+      assert.ok(!out.replace(/[^\d\n]/g, '').includes(p));
     }),
     { numRuns: 500 },
   );

@@ -1,7 +1,9 @@
 /**
  * Card-number detection shared by the log guard, the error sanitiser and the test-artifact scan.
- * A candidate is 13–19 digits, either contiguous or in groups joined by single spaces or hyphens,
- * not touching other digits, that passes the Luhn check.
+ * A candidate is 13–19 digits, contiguous or with up to three separators between any two of them
+ * (spaces of any kind, tabs, hyphens, dots, slashes, underscores, plus signs: every way people and
+ * systems write a card number), not touching other digits, that passes the Luhn check. Line breaks do
+ * not join digits.
  */
 
 export function luhnValid(digits: string): boolean {
@@ -21,8 +23,10 @@ export function luhnValid(digits: string): boolean {
   return digits.length > 0 && sum % 10 === 0;
 }
 
-// Digits with optional single separators between them; bounded so pathological input stays linear.
-const CANDIDATE = /(?<!\d)\d(?:[ -]?\d){12,}(?!\d)/g;
+// Separators and digits are disjoint and each gap is bounded, so matching stays linear on any input.
+const SEPARATORS = '[ \\t\\u00a0\\u2000-\\u200a\\u202f\\u205f\\u3000\\-./_+]{0,3}';
+const CANDIDATE = new RegExp(`(?<!\\d)\\d(?:${SEPARATORS}\\d){12,}(?!\\d)`, 'g');
+const THIRTEEN_DIGITS = new RegExp(`\\d(?:${SEPARATORS}\\d){12}`);
 
 export interface PanMatch {
   index: number;
@@ -35,7 +39,7 @@ export function findPans(text: string): PanMatch[] {
   const found: PanMatch[] = [];
   for (const m of text.matchAll(CANDIDATE)) {
     const raw = m[0];
-    const digits = raw.replace(/[ -]/g, '');
+    const digits = raw.replace(/\D/g, '');
     if (digits.length >= 13 && digits.length <= 19 && luhnValid(digits)) {
       found.push({ index: m.index, length: raw.length, digits });
       continue;
@@ -62,7 +66,7 @@ export const panRedaction = '[REDACTED:PAN]';
 
 /** Replaces every card-number candidate; fast path when the text has no 13-digit run at all. */
 export function redactPans(text: string): string {
-  if (!/\d(?:[ -]?\d){12}/.test(text)) return text;
+  if (!THIRTEEN_DIGITS.test(text)) return text;
   const matches = findPans(text);
   if (matches.length === 0) return text;
   let out = '';

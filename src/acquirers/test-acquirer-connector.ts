@@ -75,6 +75,7 @@ export class TestAcquirerConnector implements Connector {
     });
     // The acquirer answers approvals and declines alike with 200; a 4xx refuses the request itself.
     return interpret(answer, 'fails', (auth: AcquirerAuthorization) => {
+      if (!readable(auth)) return { kind: 'unknown', code: 'processor_answer_unreadable' };
       const card = auth.card ? { brand: auth.card.brand, last4: auth.card.last4 } : undefined;
       return auth.status === 'approved'
         ? { kind: 'succeeded', value: { processorId: auth.id, capturedAmount: auth.captured_amount, card } }
@@ -115,18 +116,22 @@ export class TestAcquirerConnector implements Connector {
     if (answer.outcome === 'answered' && answer.response?.status === 404) {
       return { kind: 'succeeded', value: undefined };
     }
-    return interpret(answer, 'fails', (auth: AcquirerAuthorization) => ({
-      kind: 'succeeded',
-      value: {
-        processorId: auth.id,
-        status: auth.status,
-        declineCode: auth.decline_code,
-        capturedAmount: auth.captured_amount,
-        voided: auth.state === 'voided',
-        captures: (auth.captures ?? []).map((c) => ({ reference: c.reference, amount: c.amount })),
-        refunds: (auth.refunds ?? []).map((r) => ({ reference: r.reference, amount: r.amount })),
-      },
-    }));
+    return interpret(answer, 'fails', (auth: AcquirerAuthorization) =>
+      readable(auth)
+        ? {
+            kind: 'succeeded',
+            value: {
+              processorId: auth.id,
+              status: auth.status,
+              declineCode: auth.decline_code,
+              capturedAmount: auth.captured_amount,
+              voided: auth.state === 'voided',
+              captures: (auth.captures ?? []).map((c) => ({ reference: c.reference, amount: c.amount })),
+              refunds: (auth.refunds ?? []).map((r) => ({ reference: r.reference, amount: r.amount })),
+            },
+          }
+        : { kind: 'unknown', code: 'processor_answer_unreadable' },
+    );
   }
 
   async #operation(merchantId: string, path: string, payload: object): Promise<ConnectorResult<void>> {
@@ -140,6 +145,33 @@ export class TestAcquirerConnector implements Connector {
     });
     return interpret(answer, 'refuses', () => ({ kind: 'succeeded', value: undefined }));
   }
+}
+
+/**
+ * An authorization answer of the expected shape. Anything else is read as nothing, an `unknown` outcome
+ * the reconciler settles by a status query: a processor's own mistake, or a field the vault's scrub
+ * replaced because its value equalled the CVV it sent (an amount of 739), must never be recorded as an
+ * amount or an id.
+ */
+function readable(auth: AcquirerAuthorization): boolean {
+  const amount = (value: unknown) => Number.isSafeInteger(value) && (value as number) >= 0;
+  const entries = (list: unknown) =>
+    list === undefined ||
+    (Array.isArray(list) && list.every((e) => typeof e?.reference === 'string' && amount(e?.amount)));
+  return (
+    typeof auth === 'object' &&
+    auth !== null &&
+    typeof auth.id === 'string' &&
+    (auth.status === 'approved' || auth.status === 'declined') &&
+    amount(auth.captured_amount) &&
+    (auth.decline_code === null ||
+      auth.decline_code === undefined ||
+      typeof auth.decline_code === 'string') &&
+    (auth.card === undefined ||
+      (typeof auth.card?.brand === 'string' && typeof auth.card?.last4 === 'string')) &&
+    entries(auth.captures) &&
+    entries(auth.refunds)
+  );
 }
 
 /** Statuses that refuse the caller rather than the operation: credentials, permission, rate, patience. */

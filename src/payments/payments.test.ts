@@ -190,6 +190,19 @@ for (const backend of backends()) {
       assert.equal(captured.json.status, 'succeeded');
     });
 
+    test('an amount equal to the CVV: the scrubbed answer is read as unknown, never as an amount, and the reconciler settles it', async () => {
+      // The vault removes the CVV it sent wherever it stands as a value, so the acquirer's
+      // captured_amount of 739 comes back as "[REDACTED]".
+      const { r, slot } = await confirmWith(acquirerTestCards.approve, { amount: Number(testCvvs.three) });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.status, 'processing');
+      assert.equal(await slotLeft(slot), null, 'the answer came: the CVV is gone');
+      await t.platform.services.reconciler?.runOnce(0);
+      const after = await t.request<Payment>('GET', api(`/v1/payment_intents/${r.json.id}`));
+      assert.equal(after.json.status, 'succeeded');
+      assert.equal(after.json.amount_received, Number(testCvvs.three));
+    });
+
     test('server error: 503, nothing charged, the payment can be confirmed again, the CVV is kept', async () => {
       const { r, slot } = await confirmWith(acquirerTestCards.serverError);
       assert.equal(r.status, 503);

@@ -10,6 +10,7 @@ import { Agent } from 'undici';
 import { testCards, testCvvs } from '../../test/fixtures/cards.ts';
 import { backends, futureYear, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
 import { openLocalCa } from '../keys/local-ca.ts';
+import { panRedaction } from '../shared/pan-detect.ts';
 import { CvvSlots } from './cvv-slots.ts';
 import { scrub } from './forward-proxy.ts';
 
@@ -421,6 +422,26 @@ for (const backend of backends()) {
           expected: '{"check":"[REDACTED]","echo":"{\\"v\\":\\"[REDACTED]\\"}","amount":17390,"ref":"17390"}',
         },
         {
+          name: 'a dotted form name (Adyen) and a percent-encoded one',
+          type: 'application/x-www-form-urlencoded',
+          body: 'card.cvc={{card.cvv}}&amount=17390&card%5Bcvc%5D%3D{{card.cvv}}%26amount%3D17390',
+          expected: 'card.cvc=[REDACTED]&amount=17390&card%5Bcvc%5D%3D[REDACTED]%26amount%3D17390',
+        },
+        {
+          name: 'an XML element named cvNumber (CyberSource)',
+          type: 'application/xml',
+          body: '<card><cvNumber>{{card.cvv}}</cvNumber><amount>17390</amount></card>',
+          expected: '<card><cvNumber>[REDACTED]</cvNumber><amount>17390</amount></card>',
+        },
+        {
+          name: 'the substituted CVV under any name, unquoted: CSV, JSON number, XML, form',
+          byName: false,
+          type: 'text/plain',
+          body: 'x,{{card.cvv}},17390\n{"sec":{{card.cvv}},"amount":17390}\n<v>{{card.cvv}}</v>\nv={{card.cvv}}&amount=17390',
+          expected:
+            'x,"[REDACTED]",17390\n{"sec":"[REDACTED]","amount":17390}\n<v>[REDACTED]</v>\nv=[REDACTED]&amount=17390',
+        },
+        {
           name: 'header',
           type: 'application/json',
           body: '{"amount":17390}',
@@ -654,6 +675,40 @@ for (const backend of backends()) {
   });
 }
 
+test('the card number the vault filled in is scrubbed however the processor wrote it back', () => {
+  const pan = testCards.visa;
+  const grouped = (sep: string) => pan.replace(/(\d{4})(?=\d)/g, `$1${sep}`);
+  const shapes = [
+    grouped('.'),
+    grouped('  '),
+    grouped('\u00a0'),
+    grouped('/'),
+    grouped('","'),
+    Buffer.from(pan).toString('hex'),
+    Buffer.from(`{"number":"${pan}","cvc":"${testCvvs.three}"}`).toString('base64'),
+    Buffer.from(`x{"number":"${pan}"}`).toString('base64'),
+    Buffer.from(`xy{"number":"${pan}"}`).toString('base64'),
+  ];
+  for (const shape of shapes) {
+    const out = scrub(`{"echo":"${shape}","amount":17390}`, { cvv: testCvvs.three, pan });
+    assert.ok(out.includes(panRedaction), 'redacted');
+    assert.ok(out.includes('17390'), 'the rest stays');
+    // Not one run of the card number's middle digits, nor its encodings, survives.
+    const left = out.replace(/[^0-9]/g, '');
+    assert.ok(!left.includes(pan.slice(2, 14)), 'no run of the middle digits');
+    for (const skew of ['', 'x', 'xy']) {
+      const middle = Buffer.from(`${skew}${pan}`).toString('base64').slice(4, 12);
+      assert.ok(!out.includes(middle), 'no base64 of the middle digits');
+    }
+  }
+});
+
+test('the known CVV is left inside longer numbers and words, where it is not a value of its own', () => {
+  const cvv = testCvvs.three;
+  const text = `{"amount":1${cvv}0,"ref":"txn_${cvv}","id":"${cvv}x","v":"1.${cvv}"}`;
+  assert.ok(scrub(text, { cvv }) === text, 'unchanged');
+});
+
 // Not a speed target: a guard against catastrophic backtracking. The answer is an untrusted processor's,
 // up to 1 MiB, and the vault's one thread scrubs it. Linear patterns take tens of milliseconds here; the
 // unbounded CDATA pattern this replaced took about 5 seconds on the second input.
@@ -673,7 +728,7 @@ test('scrubbing a hostile 1 MiB answer never rescans it from each of many starts
     const size = 1024 * 1024;
     const text = piece.repeat(Math.ceil(size / piece.length)).slice(0, size);
     const started = performance.now();
-    scrub(text, testCvvs.three);
+    scrub(text, { cvv: testCvvs.three, pan: testCards.visa });
     const ms = performance.now() - started;
     assert.ok(ms < 1500, `${JSON.stringify(piece)}: ${ms.toFixed(0)} ms`);
   }

@@ -6,7 +6,7 @@ import type { TlsMaterial } from '../http/create-server.ts';
 import { connectErrorCode, neverSent } from '../shared/connect-errors.ts';
 import { CardholdError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
-import { redactPans } from '../shared/pan-detect.ts';
+import { panRedaction, redactPans } from '../shared/pan-detect.ts';
 import type { AuthorizationOutcome, CvvSlots } from './cvv-slots.ts';
 import { type CardValues, encodingFor, placeholders, placeholdersIn, render } from './forward-template.ts';
 import type { RevealedCard, TokenService } from './token-service.ts';
@@ -46,7 +46,7 @@ const FORBIDDEN_HEADERS = new Set(['host', 'content-length', 'transfer-encoding'
  * whole and in any case, so camelCase (securityCode, cardCode, cardVerificationValue) is included.
  */
 const CVV_NAMES =
-  'cvv2?|cvc2?|cvn|csc|cid|security[_-]?code|card[_-]?(?:code|cvv|cvc)|(?:card[_-]?)?verification[_-]?value';
+  'cvv2?|cvc2?|cvn|csc|cid|cv[_-]?number|security[_-]?code|card[_-]?(?:code|cvv|cvc)|(?:card[_-]?)?verification[_-]?value';
 /**
  * A JSON quote at any level of escaping (", \", \\\" …), with all of its backslashes: a processor that
  * echoes our request inside a JSON string escapes its quotes once per level of nesting.
@@ -60,13 +60,14 @@ const CVV_JSON_NUMBER = new RegExp(
   'gi',
 );
 /**
- * `cvc=123` (a form answer, Stripe's `card[cvc]=123`, also URL-encoded), `cvc="123"` (an XML attribute)
- * and `cvc: 123` (YAML, log lines), after a separator so that `acid=` or `x_cvc=` are left alone. Every
+ * `cvc=123` (a form answer, Stripe's `card[cvc]=123`, Adyen's `card.cvc=123`, also URL-encoded),
+ * `cvc="123"` (an XML attribute) and `cvc: 123` (YAML, log lines), after a separator so that `acid=` or
+ * `x_cvc=` are left alone. Every
  * repetition is bounded: the text is an untrusted processor's answer of up to 1 MiB, and an unbounded
  * run scanned again from each of many starts would take the vault's thread for seconds.
  */
 const CVV_KEY_VALUE = new RegExp(
-  String.raw`(?<=^|[?&;\s"'\[>{,(]|%5B)(${CVV_NAMES})(\]|%5D)?(\s{0,16}[=:]\s{0,16})(?:(\\*["'])(.{0,256}?)(?<!\\)\4|[^&;\s"'<>\\,})\]]{1,256})`,
+  String.raw`(?<=^|[?&;\s"'\[>{,(.]|%5B)(${CVV_NAMES})(\]|%5D)?(\s{0,16}(?:[=:]|%3D)\s{0,16})(?:(\\*["'])(.{0,256}?)(?<!\\)\4|[^&;\s"'<>\\,})\]%]{1,256})`,
   'gim',
 );
 /** An XML element `<cvc>123</cvc>` (namespaced, with attributes, CDATA, or with `<\/` from a JSON string). */
@@ -230,7 +231,7 @@ export class ForwardProxy {
   }
 
   async #send(req: ForwardRequest, values: CardValues): Promise<Omit<ForwardResult, 'cvvSlot'>> {
-    const cvv = values['card.cvv'] || undefined;
+    const known = { cvv: values['card.cvv'] || undefined, pan: values['card.number'] || undefined };
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) headers[name] = render(value, values, 'raw');
     const contentType = Object.entries(headers).find(([n]) => n.toLowerCase() === 'content-type')?.[1];
@@ -251,12 +252,12 @@ export class ForwardProxy {
       const returned: Record<string, string> = {};
       for (const name of RETURNED_HEADERS) {
         const value = response.headers[name];
-        if (typeof value === 'string') returned[name] = scrub(value, cvv);
+        if (typeof value === 'string') returned[name] = scrub(value, known);
       }
       return {
         outcome: 'answered',
         sent: true,
-        response: { status: response.statusCode, headers: returned, body: scrub(text, cvv) },
+        response: { status: response.statusCode, headers: returned, body: scrub(text, known) },
       };
     } catch (error) {
       const outcome = classify(error);
@@ -324,13 +325,44 @@ function authorizationOutcome(sent: Omit<ForwardResult, 'cvvSlot'>): Authorizati
   return 'retriable';
 }
 
+/** What comes before a value standing on its own: a quote, `=`, `:`, `,`, `>`, a bracket, a space, or their %-escapes. */
+const VALUE_BEFORE = String.raw`(?<=^|[\s"'=:,;>\[({|&]|%(?:3[Dd]|2[027Cc]|3[Aa]|5[Bb]))`;
+/** What comes after it: a quote (or its escaping backslash), `,`, `;`, `<`, a closing bracket, a space, `&`, a %-escape. */
+const VALUE_AFTER = String.raw`(?=$|[\s"',;<\]})|&\\%])`;
+
+/** The card number the vault filled in, however the processor wrote it back: its digits with up to three non-alphanumerics between any two. */
+function knownPanPattern(pan: string): RegExp {
+  return new RegExp(String.raw`(?<!\d)${pan.split('').join('[^0-9A-Za-z]{0,3}')}(?!\d)`, 'g');
+}
+
+/**
+ * The card number's encodings a processor might echo a request in: hex of its characters, and base64 at
+ * each of the three alignments it may start at (only the characters that depend on the card number alone).
+ */
+function encodedPans(pan: string): string[] {
+  const out = [Buffer.from(pan).toString('hex'), Buffer.from(pan).toString('hex').toUpperCase()];
+  for (const skew of [0, 1, 2]) {
+    const encoded = Buffer.from(`${'\0'.repeat(skew)}${pan}`).toString('base64');
+    const start = skew === 0 ? 0 : 4;
+    const whole = Math.floor((pan.length - (skew === 0 ? 0 : 3 - skew)) / 3);
+    out.push(encoded.slice(start, start + 4 * whole));
+  }
+  return out.filter((s) => s.length >= 12);
+}
+
 /**
  * Card numbers (any Luhn-valid run) and CVVs never travel back to the caller: the value of every CVV field
- * (JSON string or number at any level of escaping, form field, XML element or attribute) and, when the
- * vault filled in `cvv` for this forward, that value wherever it stands as a whole quoted string
- * (`"739"`, `\"739\"`, `'739'`), never inside a longer number.
+ * (JSON string or number at any level of escaping, form field, XML element or attribute). And what the
+ * vault filled in for this forward, under any name: the card number with any separators, in hex or base64,
+ * and the CVV wherever it stands as a value of its own (quoted, after `=`, `:`, `,` or `>`, %-escaped),
+ * never inside a longer number or word (`17390` and `txn_739` stay). A number in the answer that happens to
+ * equal the CVV is redacted too: the caller then cannot read that field, which fails safe (an unreadable
+ * authorization answer is settled by a status query), where returning a CVV would not.
  */
-export function scrub(text: string, cvv?: string): string {
+export function scrub(
+  text: string,
+  known: { cvv?: string | undefined; pan?: string | undefined } = {},
+): string {
   let out = redactPans(text)
     .replace(
       CVV_JSON_STRING,
@@ -350,9 +382,19 @@ export function scrub(text: string, cvv?: string): string {
       CVV_XML_ELEMENT,
       (_m, open: string, _key: string, close: string) => `${open}${REDACTED}${close}`,
     );
+  const { cvv, pan } = known;
+  if (pan && /^\d{12,19}$/.test(pan)) {
+    out = out.replace(knownPanPattern(pan), panRedaction);
+    for (const encoded of encodedPans(pan)) out = out.replaceAll(encoded, panRedaction);
+  }
   if (cvv) {
-    const known = new RegExp(String.raw`(?<!\\)(\\*["'])${escapeRegExp(cvv)}\1`, 'g');
-    out = out.replace(known, (_m, q: string) => `${q}${REDACTED}${q}`);
+    const quoted = new RegExp(String.raw`(?<!\\)(\\*["'])${escapeRegExp(cvv)}\1`, 'g');
+    out = out.replace(quoted, (_m, q: string) => `${q}${REDACTED}${q}`);
+    // Unquoted: a JSON value (after `:`, `[` or `,`) becomes a string, so that JSON stays JSON.
+    const bare = new RegExp(`${VALUE_BEFORE}${escapeRegExp(cvv)}${VALUE_AFTER}`, 'gm');
+    out = out.replace(bare, (_m, offset: number, whole: string) =>
+      /[:[,]\s*$/.test(whole.slice(Math.max(0, offset - 8), offset)) ? `"${REDACTED}"` : REDACTED,
+    );
   }
   return out;
 }

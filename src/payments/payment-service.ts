@@ -668,10 +668,18 @@ export class PaymentService {
       if (already) return row;
       if (result.kind === 'succeeded') {
         await this.#finishAttempt(db, attempt.id, 'succeeded', {});
+        // Nothing left to capture counts as done only once no other capture is in flight: a zero left
+        // may be another capture's reservation, which comes back if that capture fails.
         const updated = await db<PaymentRow[]>`
-          update payments.payment_intents set amount_received = amount_received + ${amount},
+          update payments.payment_intents p set amount_received = amount_received + ${amount},
             amount_capturable = case when ${finalCapture} then 0 else amount_capturable end,
-            status = case when ${finalCapture} or amount_capturable = 0 then 'succeeded' else status end,
+            status = case
+              when ${finalCapture} then 'succeeded'
+              when amount_capturable = 0 and not exists (
+                select 1 from payments.attempts a
+                where a.payment_id = p.id and a.kind = 'capture' and a.status in ('sent', 'unknown'))
+                then 'succeeded'
+              else status end,
             updated_at = now()
           where id = ${row.id} returning *`;
         return this.#emitCapturable(db, updated[0] as PaymentRow);
@@ -680,12 +688,15 @@ export class PaymentService {
         await this.#finishAttempt(db, attempt.id, 'unknown', { errorCode: result.code });
         return row;
       }
-      // Refused or not processed: the reservation goes back.
+      // Refused or not processed: the reservation goes back, unless a final capture has closed the
+      // payment meanwhile (it released the rest of the authorization).
       await this.#finishAttempt(db, attempt.id, result.kind, {
         ...(result.kind === 'declined' ? { declineCode: result.code } : { errorCode: result.code }),
       });
       const updated = await db<PaymentRow[]>`
-        update payments.payment_intents set amount_capturable = amount_capturable + ${amount}, updated_at = now()
+        update payments.payment_intents set
+          amount_capturable = case when status = 'succeeded' then amount_capturable else amount_capturable + ${amount} end,
+          updated_at = now()
         where id = ${row.id} returning *`;
       return updated[0] as PaymentRow;
     });

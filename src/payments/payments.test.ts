@@ -445,6 +445,41 @@ for (const backend of backends()) {
       assert.equal(third.json.code, 'payment_state_invalid');
     });
 
+    test('a capture that fails while another takes the rest gives its amount back to a payment still capturable', async () => {
+      const paid = await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', amount: 1000 });
+      const id = paid.r.json.id;
+      const connector = t.platform.services.payments?.connector(paid.r.json.connector as string);
+      assert.ok(connector);
+      const capture = connector.capture;
+      // The capture of 400 is slow and then fails without reaching the processor.
+      connector.capture = async (input) => {
+        if (input.amount !== 400) return capture.call(connector, input);
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        return { kind: 'failed', code: 'processor_unreachable' };
+      };
+      try {
+        const slow = act(id, 'capture', { amount_to_capture: 400, final_capture: false });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const other = await act(id, 'capture', { amount_to_capture: 600, final_capture: false });
+        assert.equal(other.status, 200, other.text);
+        assert.equal(other.json.amount_capturable, 0, 'the rest is reserved by the capture in flight');
+        assert.equal(other.json.status, 'requires_capture', 'not done while a capture is in flight');
+        assert.equal((await slow).json.code, 'processor_unavailable');
+      } finally {
+        connector.capture = capture;
+      }
+      const after = await t.request<Payment>('GET', api(`/v1/payment_intents/${id}`));
+      assert.deepEqual(
+        [after.json.status, after.json.amount_received, after.json.amount_capturable],
+        ['requires_capture', 600, 400],
+      );
+      const again = await act(id, 'capture', { amount_to_capture: 400 });
+      assert.deepEqual([again.json.status, again.json.amount_received], ['succeeded', 1000]);
+      const events = await t.adminSql<{ type: string }[]>`
+        select type from webhooks.events where payload->'data'->'object'->>'id' = ${id} and type = 'payment_intent.succeeded'`;
+      assert.equal(events.length, 1, 'one succeeded event, at the end');
+    });
+
     test('after a non-final capture the captured part can be refunded, never more; the rest stays capturable', async () => {
       const id = (await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', amount: 1000 })).r
         .json.id;

@@ -18,6 +18,7 @@ import { redactPans } from '../shared/pan-detect.ts';
 import type { RoleMetrics } from './metrics.ts';
 import { problemHandler, sendProblem, toProblem } from './problem.ts';
 import { compileValidator } from './validation.ts';
+import { illFormedTextAt } from './well-formed-text.ts';
 
 export type AppInstance = FastifyInstance<
   RawServerDefault,
@@ -104,6 +105,17 @@ export async function createServer(options: ServerOptions): Promise<AppInstance>
     // Our onResponse hook writes one access line per request, with the route pattern instead of the URL.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    // A URL that cannot be decoded, or a path segment too long: a problem like any other, which never
+    // quotes the URL (it may hold anything, a card number included).
+    frameworkErrors: (error, request, reply) => {
+      reply.headers(apiHeaders);
+      const detail =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path segment is too long' : 'The URL is malformed';
+      sendProblem(
+        reply,
+        toProblem(new CardholdError('request_invalid', { field: 'url', detail }), String(request.id)),
+      );
+    },
     forceCloseConnections: 'idle',
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
@@ -125,6 +137,26 @@ export async function createServer(options: ServerOptions): Promise<AppInstance>
   });
   app.setValidatorCompiler(compileValidator as never);
   app.setErrorHandler(problemHandler);
+  // Before the schemas: text the database could not keep is the caller's error (well-formed-text.ts).
+  app.addHook('preValidation', (request, _reply, done) => {
+    for (const [part, value] of [
+      ['body', request.body],
+      ['query', request.query],
+      ['params', request.params],
+    ] as const) {
+      const at = illFormedTextAt(value);
+      if (at !== undefined) {
+        done(
+          new CardholdError('request_invalid', {
+            field: at || part,
+            detail: 'Text must be well-formed Unicode, without NUL characters',
+          }),
+        );
+        return;
+      }
+    }
+    done();
+  });
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, toProblem(new CardholdError('route_not_found'), String(request.id))),
   );

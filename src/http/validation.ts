@@ -101,7 +101,7 @@ export function toFieldErrors(errors: ErrorObject[], context: string): FieldErro
  * metadata key) and are echoed in the problem and its log line, so anything that could carry card data
  * (digits beyond a couple, separators, any length beyond a name's) becomes `*`.
  */
-function nameOf(key: string): string {
+export function nameOf(key: string): string {
   return /^[A-Za-z_$][A-Za-z0-9_$-]{0,63}$/.test(key) && (key.match(/\d/g)?.length ?? 0) <= 2 ? key : '*';
 }
 

@@ -25,7 +25,8 @@ const NOTHING_DONE = new Set(['processor_unavailable', 'vault_unavailable', 'not
  * request with a key runs; later ones with the same key and the same method, path and body get its
  * response replayed for 24 hours; different parameters are refused (422); a duplicate arriving while
  * the first still runs gets 409. A first request that fails with a server error that proves nothing was
- * done (NOTHING_DONE) frees the key, so the client's retry runs again; any other server error may have
+ * done (NOTHING_DONE, and no payment written: a create-and-confirm names the payment it created) frees
+ * the key, so the client's retry runs again; any other server error may have
  * come after a processor acted, so it is stored and replayed like any answer, as Stripe does with its
  * 500s, and a retry cannot charge twice.
  */
@@ -42,6 +43,8 @@ export class Idempotency {
     reply: FastifyReply,
     merchantId: string,
     work: () => Promise<{ status: number; body: unknown }>,
+    /** The route creates a payment before it may fail (create and confirm in one). */
+    options: { createsPayment?: boolean } = {},
   ): Promise<FastifyReply> {
     const header = request.headers[IDEMPOTENCY_HEADER];
     if (header === undefined) {
@@ -75,7 +78,11 @@ export class Idempotency {
       const plain = toProblem(error, String(request.id));
       // A conflict with a concurrent operation on the same payment did nothing either (Stripe does not
       // save those): the client's retry runs.
-      if ((plain.status >= 500 && NOTHING_DONE.has(plain.code)) || plain.code === 'payment_in_progress') {
+      // A payment created by this request (create and confirm in one) is something done: the answer
+      // naming it is stored, so a retry replays it rather than creating another payment.
+      const created = options.createsPayment === true && plain['payment_intent'] !== undefined;
+      const nothingDone = NOTHING_DONE.has(plain.code) && !created;
+      if ((plain.status >= 500 && nothingDone) || plain.code === 'payment_in_progress') {
         await this.#release(merchantId, header);
         throw error;
       }

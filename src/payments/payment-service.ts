@@ -456,8 +456,11 @@ export class PaymentService {
       });
     }
     if (result.kind === 'failed') {
-      // Turned down by the processor, not unreachable: the same request would be turned down again.
-      throw new CardholdError(result.refused ? 'processor_refused' : 'processor_unavailable');
+      // Turned down by the processor, not unreachable: the same request would be turned down again. The
+      // payment exists (it may have been created by this very request): its id goes with the error.
+      throw new CardholdError(result.refused ? 'processor_refused' : 'processor_unavailable', {
+        extensions: { payment_intent: payment.id },
+      });
     }
     return paymentView(payment);
   }

@@ -282,7 +282,7 @@ for (const backend of backends()) {
       assert.equal(other.json.error?.type, 'idempotency_error');
     });
 
-    test('a declined confirmation is replayed under its idempotency key; a 503 frees the key', async () => {
+    test('a declined confirmation is replayed under its idempotency key; a 503 frees the key unless the request created the payment', async () => {
       const { token, slot } = await tokenize(acquirerTestCards.insufficientFunds);
       const key = `decl-${Date.now()}`;
       const body = {
@@ -298,12 +298,31 @@ for (const backend of backends()) {
       assert.equal(second.status, 402);
       assert.equal(second.text, first.text);
       const down = await tokenize(acquirerTestCards.serverError, { cvv: false });
+      // Create and confirm in one: the payment was created before the processor failed, so the answer
+      // names it and is stored; a retry replays it instead of creating a second payment.
       const key2 = `down-${Date.now()}`;
       const downBody = { amount: 100, currency: 'usd', payment_method: down.token, confirm: true };
-      assert.equal((await pay(downBody, { 'idempotency-key': key2 })).status, 503);
-      const retried = await pay(downBody, { 'idempotency-key': key2 });
-      assert.equal(retried.status, 503, 'ran again rather than replayed');
-      assert.equal(retried.headers.get('idempotent-replayed'), null);
+      const failed = await pay(downBody, { 'idempotency-key': key2 });
+      assert.equal(failed.status, 503);
+      const created = (failed.json as unknown as { payment_intent: string }).payment_intent;
+      assert.match(created, /^pi_/);
+      const replayed = await pay(downBody, { 'idempotency-key': key2 });
+      assert.equal(replayed.headers.get('idempotent-replayed'), 'true');
+      assert.equal(replayed.text, failed.text);
+      const made = await t.adminSql<{ n: number }[]>`
+        select count(*)::int as n from payments.payment_intents where payment_method = ${down.token}`;
+      assert.equal(made[0]?.n, 1, 'one payment, not one per retry');
+      // Confirming that payment again: nothing is written when the processor is down, so the key is
+      // freed and the retry runs.
+      const confirm = () =>
+        t.request<Payment>('POST', api(`/v1/payment_intents/${created}/confirm`), {
+          body: {},
+          headers: { 'idempotency-key': `${key2}-confirm` },
+        });
+      assert.equal((await confirm()).status, 503);
+      const again = await confirm();
+      assert.equal(again.status, 503, 'ran again rather than replayed');
+      assert.equal(again.headers.get('idempotent-replayed'), null);
     });
 
     // Every status against every action, each allowed transition checked for where it leads.

@@ -55,31 +55,37 @@ export function registerPaymentRoutes(
     async (request, reply) => {
       const ctx = accessOf(request);
       const body = request.body as Static<typeof CreatePaymentBody>;
-      return idempotency.handle(request, reply, ctx.merchantId, async () => {
-        const params = {
-          amount: body.amount,
-          currency: body.currency,
-          captureMethod: captureMethod(body.capture_method),
-          paymentMethod: body.payment_method,
-          cvvSlot: body.payment_method_options?.card?.cvc_token,
-          description: body.description,
-          metadata: body.metadata,
-        };
-        if (body.confirm) {
-          // Refused before anything is written: no payment is left behind by a confirm that cannot run.
-          if (!body.payment_method) {
-            throw new CardholdError('request_invalid', {
-              field: 'payment_method',
-              detail: 'confirm=true needs a payment_method',
-            });
-          }
-          return {
-            status: 200,
-            body: await payments.createAndConfirm(ctx, { ...params, paymentMethod: body.payment_method }),
+      return idempotency.handle(
+        request,
+        reply,
+        ctx.merchantId,
+        async () => {
+          const params = {
+            amount: body.amount,
+            currency: body.currency,
+            captureMethod: captureMethod(body.capture_method),
+            paymentMethod: body.payment_method,
+            cvvSlot: body.payment_method_options?.card?.cvc_token,
+            description: body.description,
+            metadata: body.metadata,
           };
-        }
-        return { status: 200, body: await payments.create(ctx, params) };
-      });
+          if (body.confirm) {
+            // Refused before anything is written: no payment is left behind by a confirm that cannot run.
+            if (!body.payment_method) {
+              throw new CardholdError('request_invalid', {
+                field: 'payment_method',
+                detail: 'confirm=true needs a payment_method',
+              });
+            }
+            return {
+              status: 200,
+              body: await payments.createAndConfirm(ctx, { ...params, paymentMethod: body.payment_method }),
+            };
+          }
+          return { status: 200, body: await payments.create(ctx, params) };
+        },
+        { createsPayment: true },
+      );
     },
   );
 

@@ -33,6 +33,7 @@ export interface Config {
   purgeIntervalSeconds: number;
   shutdownGraceSeconds: number;
   apiKeyCacheSeconds: number;
+  keyProviderCheckSeconds: number;
   tlsReloadSeconds: number;
   oidcIssuer: string | undefined;
   oidcAudience: string | undefined;

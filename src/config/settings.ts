@@ -325,6 +325,15 @@ export const settings = {
     max: 300,
     description: 'How long shutdown waits for in-flight requests.',
   },
+  keyProviderCheckSeconds: {
+    env: 'CARDHOLD_KEY_PROVIDER_CHECK_SECONDS',
+    type: 'integer',
+    default: 5,
+    min: 1,
+    max: 60,
+    description:
+      'How often the vault checks its key provider. On a failure it drops every cached key, so card data stops being served within this time of the provider going away (fail closed), and again as soon as it is back.',
+  },
   apiKeyCacheSeconds: {
     env: 'CARDHOLD_API_KEY_CACHE_SECONDS',
     type: 'integer',

@@ -212,8 +212,27 @@ export class KeyHierarchy {
     try {
       return await this.#provider.wrap(material, ctx);
     } catch (cause) {
-      this.#onProviderFailure?.(cause);
+      this.#providerFailed(cause);
       throw new CardholdError('key_provider_unavailable', { cause });
+    }
+  }
+
+  /**
+   * The provider failed: every cached key goes too, so that no card is opened with a key the provider
+   * could not give now (fail closed). The next use asks the provider again, and works once it is back.
+   */
+  #providerFailed(cause: unknown): void {
+    this.forget();
+    this.#onProviderFailure?.(cause);
+  }
+
+  /** The provider's own health check, run periodically by the vault; a failure drops the cache. */
+  async checkProvider(): Promise<void> {
+    try {
+      await this.#provider.check();
+    } catch (cause) {
+      this.#providerFailed(cause);
+      throw cause;
     }
   }
 
@@ -222,7 +241,7 @@ export class KeyHierarchy {
       return await this.#provider.unwrap(wrapped, ctx);
     } catch (cause) {
       if (isCardholdError(cause) && cause.code === 'token_integrity_failed') throw cause;
-      this.#onProviderFailure?.(cause);
+      this.#providerFailed(cause);
       throw new CardholdError('key_provider_unavailable', { cause });
     }
   }

@@ -285,6 +285,21 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       });
       closers.push({ name: 'key cache', close: async () => keys.forget() });
       sealHandlers.push(() => keys.forget());
+      // Unwrapped keys are cached so that the provider is not asked per card; without a check of its own
+      // the vault would notice a provider gone only when a key expired from the cache.
+      let checking = false;
+      const providerCheck = setInterval(() => {
+        if (checking || provider.sealed) return;
+        checking = true;
+        keys
+          .checkProvider()
+          .catch(() => undefined)
+          .finally(() => {
+            checking = false;
+          });
+      }, config.keyProviderCheckSeconds * 1000);
+      providerCheck.unref();
+      closers.push({ name: 'key provider check', close: async () => clearInterval(providerCheck) });
       const vaultUnsealer = await sealControls(provider, trail);
       const volatile = await openVolatileStore(config, logger);
       closers.push({ name: 'volatile store', close: () => volatile.close() });
@@ -334,19 +349,12 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         title: 'cardhold vault',
         description: 'The cardholder data environment: tokenization, CVV slots and card data lifecycle.',
       });
-      registerHealth(
-        app,
-        {
-          database: () => ping(sql),
-          volatile_store: () => volatile.check(),
-          key_provider: () => provider.check(),
-        },
-        {
-          onFailure: (check, error) => {
-            if (check === 'key_provider') keyProviderFailed(error);
-          },
-        },
-      );
+      registerHealth(app, {
+        database: () => ping(sql),
+        volatile_store: () => volatile.check(),
+        // Reports the failure and drops the key cache, like the periodic check.
+        key_provider: () => keys.checkProvider(),
+      });
       // Fail closed while sealed: every route that is not public or a seal control answers 503.
       app.addHook('preHandler', async (request) => {
         const access = (request.routeOptions.config as { access?: string }).access;

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { testCards } from '../../test/fixtures/cards.ts';
+import { futureYear, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { isCardholdError } from '../shared/errors.ts';
+import type { KeyProvider } from './key-provider.ts';
+
+/**
+ * Keys are cached so that the provider is not asked per card; fail closed still holds: once the
+ * provider is gone, the vault's own periodic check (CARDHOLD_KEY_PROVIDER_CHECK_SECONDS) drops every
+ * cached key, and no card is opened or sealed until the provider answers again.
+ */
+describe('key provider outage after the keys are cached', () => {
+  let t: TestPlatform;
+  before(async () => {
+    t = await startTestPlatform('external', 'provider-outage', {
+      env: { CARDHOLD_KEY_PROVIDER_CHECK_SECONDS: '1' },
+    });
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  test('card data stops being served within the check interval, and is served again once the provider is back', async () => {
+    const vault = t.platform.services.vault;
+    assert.ok(vault);
+    const made = await t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
+      body: { pan: testCards.visa, exp_month: 12, exp_year: futureYear },
+    });
+    assert.equal(made.status, 201, made.text);
+    const token = made.json.token.id;
+    const reveal = () => vault.tokens.reveal(t.access, token, 'provider outage test');
+    assert.equal((await reveal()).pan.expose(), testCards.visa, 'served while the provider is up');
+
+    const provider = vault.keys.provider as KeyProvider & Record<string, unknown>;
+    const healthy = { wrap: provider.wrap, unwrap: provider.unwrap, check: provider.check };
+    const down = async () => {
+      throw new Error('the key provider is unreachable');
+    };
+    Object.assign(provider, { wrap: down, unwrap: down, check: down });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      await assert.rejects(
+        reveal(),
+        (error) => isCardholdError(error) && error.code === 'key_provider_unavailable',
+      );
+      const tokenize = await t.request<{ code: string }>('POST', `${t.vaultUrl}/v1/tokens`, {
+        body: { pan: testCards.mastercard, exp_month: 12, exp_year: futureYear },
+      });
+      assert.equal(tokenize.status, 503, tokenize.text);
+      assert.equal(tokenize.json.code, 'key_provider_unavailable');
+    } finally {
+      Object.assign(provider, healthy);
+    }
+    assert.equal((await reveal()).pan.expose(), testCards.visa, 'served again');
+  });
+});

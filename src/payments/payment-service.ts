@@ -621,6 +621,12 @@ export class PaymentService {
       const connector = this.#connectorOf(row);
       await this.#refuseWhilePending(db, row.id, ['void']);
       const capturable = Number(row.amount_capturable);
+      if (params.amountToCapture === undefined && capturable === 0) {
+        // "Capture the rest" with nothing left: the rest is reserved by captures still in flight.
+        throw new CardholdError('payment_in_progress', {
+          detail: 'Another capture of this payment is in flight',
+        });
+      }
       const amount = params.amountToCapture ?? capturable;
       checkAmount(amount, row.currency, 'amount_to_capture');
       if (amount > capturable)
@@ -798,9 +804,10 @@ export class PaymentService {
       }
       const connector = this.#connectorOf(row);
       const refundable = Number(row.amount_received) - Number(row.amount_refunded);
+      // An amount given must be a valid amount; none given means all that is left, if anything is.
+      if (params.amount !== undefined) checkAmount(params.amount, row.currency);
       const amount = params.amount ?? refundable;
       if (amount < 1) throw new CardholdError('refund_amount_exceeded', { field: 'amount' });
-      checkAmount(amount, row.currency);
       if (amount > refundable) throw new CardholdError('refund_amount_exceeded', { field: 'amount' });
       if (amount < Number(row.amount_received) && !connector.capabilities.partialRefund) {
         throw new CardholdError('refund_amount_exceeded', {

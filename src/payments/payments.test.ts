@@ -499,6 +499,60 @@ for (const backend of backends()) {
       assert.equal(events.length, 1, 'one succeeded event, at the end');
     });
 
+    test('racing full captures: one wins, the others are told a capture is in flight; a refund of 0 is an invalid amount', async () => {
+      const id = (await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', amount: 1000 })).r
+        .json.id;
+      const all = await Promise.all(Array.from({ length: 6 }, () => act(id, 'capture')));
+      const outcomes = all.map((r) => (r.status === 200 ? 'captured' : `${r.status} ${r.json.code}`));
+      assert.equal(outcomes.filter((o) => o === 'captured').length, 1, outcomes.join(', '));
+      for (const o of outcomes.filter((o) => o !== 'captured')) {
+        // Stripe's conventions: a request that cannot be carried out now is a 400 (code lock_timeout).
+        assert.ok(['400 payment_in_progress', '400 payment_state_invalid'].includes(o), o);
+      }
+      for (const amount of [0, -5]) {
+        const r = await t.request<{ code?: string; field?: string }>('POST', api('/v1/refunds'), {
+          body: { payment_intent: id, amount },
+        });
+        assert.deepEqual(
+          [r.status, r.json.code, r.json.field],
+          [400, 'amount_invalid', 'amount'],
+          `${amount}`,
+        );
+      }
+    });
+
+    test('form bodies: prototype names are keys like others or refused, never dropped; limits refuse, never cut', async () => {
+      const form = (body: string) =>
+        t.request<Payment & { code?: string; field?: string }>('POST', api('/v1/payment_intents'), {
+          rawBody: body,
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        });
+      const kept = await form('amount=100&currency=usd&metadata[constructor]=x&metadata[toString]=y');
+      assert.equal(kept.status, 200, kept.text);
+      assert.deepEqual((kept.json as unknown as { metadata: unknown }).metadata, {
+        constructor: 'x',
+        toString: 'y',
+      });
+      for (const body of [
+        'amount=100&currency=usd&metadata[__proto__][x]=1',
+        'amount=100&currency=usd&metadata%5B__proto__%5D=1',
+        `amount=100&currency=usd${'&'.repeat(1000)}&confirm=true`,
+        'amount=100&currency=usd&metadata[a][b][c][d][e][f]=1',
+      ]) {
+        const r = await form(body);
+        assert.deepEqual(
+          [r.status, r.json.code, r.json.field],
+          [400, 'request_invalid', 'body'],
+          body.slice(0, 60),
+        );
+      }
+      // A metadata key is at most 40 characters, in JSON and in forms.
+      const long = 'k'.repeat(41);
+      assert.equal((await pay({ amount: 100, currency: 'usd', metadata: { [long]: 'v' } })).status, 400);
+      assert.equal((await pay({ amount: 100, currency: 'usd', metadata: { '': 'v' } })).status, 400);
+      assert.equal((await form(`amount=100&currency=usd&metadata[${long}]=v`)).status, 400);
+    });
+
     test('after a non-final capture the captured part can be refunded, never more; the rest stays capturable', async () => {
       const id = (await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', amount: 1000 })).r
         .json.id;

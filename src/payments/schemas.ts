@@ -4,8 +4,10 @@ import { paymentStatuses } from './payment-status.ts';
 
 const literals = <const T extends string[]>(values: readonly [...T]) => Type.Enum(values);
 
-const Metadata = Type.Record(Type.String({ maxLength: 40 }), Type.String({ maxLength: 500 }), {
+// TypeBox turns a Record's key schema into a pattern and drops its length: propertyNames keeps it.
+const Metadata = Type.Record(Type.String(), Type.String({ maxLength: 500 }), {
   maxProperties: 50,
+  propertyNames: { minLength: 1, maxLength: 40 },
   description: 'Your own key-value pairs; never card data (a card number is refused)',
 });
 

@@ -283,6 +283,11 @@ for (const backend of backends()) {
           { token, request: { method: 'POST', url: `${processor.url}/p/../other` } },
           'forward_target_not_allowed',
         ],
+        ...['%2f', '%2F', '%5c', '%2e%2e'].map((encoded): [string, unknown, string] => [
+          `encoded ${encoded} in the path`,
+          { token, request: { method: 'POST', url: `${processor.url}/p/..${encoded}other` } },
+          'forward_target_not_allowed',
+        ]),
         [
           'http',
           { token, request: { method: 'POST', url: processor.url.replace('https', 'http') + '/p/ok' } },

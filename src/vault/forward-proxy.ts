@@ -134,6 +134,9 @@ export class ForwardProxy {
   isAllowed(target: string): boolean {
     const url = parseTarget(target);
     if (!url) return false;
+    // An encoded slash, backslash or dot could climb out of the allowed prefix at a processor that
+    // decodes before it normalises (`/v1/..%2fadmin`); no processor API needs them in a path.
+    if (/%(?:2f|5c|2e)/i.test(url.pathname)) return false;
     const path = url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`;
     return this.#allowed.some((a) => a.origin === url.origin && path.startsWith(a.pathPrefix));
   }

@@ -16,6 +16,16 @@ test('values are escaped for where they stand: JSON strings, form values, or as 
   assert.equal(encodingFor('application/vnd.processor+json'), 'json');
   assert.equal(encodingFor('application/x-www-form-urlencoded'), 'form');
   assert.equal(encodingFor(undefined), 'raw');
+  assert.equal(render(template, values, 'xml'), 'name=Ada &quot;A&amp;B&quot; \\ Lovelace&m=07');
+  for (const type of ['application/xml', 'text/xml; charset=utf-8', 'application/soap+xml']) {
+    assert.equal(encodingFor(type), 'xml', type);
+  }
+  // A name cannot close the element it fills and add one of its own.
+  const injected = { ...values, 'card.holder_name': "</name><amount>1</amount><x a='" } as CardValues;
+  assert.equal(
+    render('<name>{{card.holder_name}}</name>', injected, 'xml'),
+    '<name>&lt;/name&gt;&lt;amount&gt;1&lt;/amount&gt;&lt;x a=&apos;</name>',
+  );
 });
 
 test('only the known placeholders are accepted, and the field is named', () => {

@@ -18,8 +18,8 @@ export type Placeholder = (typeof placeholders)[number];
 
 export type CardValues = Record<Placeholder, string>;
 
-/** How substituted values are escaped: for a JSON string, a form value, or as they are. */
-export type TemplateEncoding = 'json' | 'form' | 'raw';
+/** How substituted values are escaped: for a JSON string, a form value, XML text or attributes, or as they are. */
+export type TemplateEncoding = 'json' | 'form' | 'xml' | 'raw';
 
 const PLACEHOLDER = /\{\{\s*([a-z0-9_.]+)\s*\}\}/g;
 
@@ -39,10 +39,20 @@ export function placeholdersIn(template: string, field: string): Set<Placeholder
   return used;
 }
 
+const XML_ENTITIES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&apos;',
+};
+
 export function encodingFor(contentType: string | undefined): TemplateEncoding {
   const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   if (type === 'application/json' || type.endsWith('+json')) return 'json';
   if (type === 'application/x-www-form-urlencoded') return 'form';
+  // A cardholder name such as `</name><amount>1</amount>` must stay text inside the element it fills.
+  if (type === 'application/xml' || type === 'text/xml' || type.endsWith('+xml')) return 'xml';
   return 'raw';
 }
 
@@ -52,6 +62,7 @@ export function render(template: string, values: CardValues, encoding: TemplateE
     const value = values[name as Placeholder];
     if (encoding === 'json') return JSON.stringify(value).slice(1, -1);
     if (encoding === 'form') return encodeURIComponent(value);
+    if (encoding === 'xml') return value.replace(/[&<>"']/g, (c) => XML_ENTITIES[c] as string);
     return value;
   });
 }

@@ -399,6 +399,18 @@ describe('claims and roles', () => {
     }
   });
 
+  test('an auth_time in the future, or not a number, is refused: it would make MFA look fresh for the token’s life', async () => {
+    const { verifier } = staticVerifier();
+    for (const authTime of [t0 + 3600, t0 + 31, 'yesterday']) {
+      const token = await mint({ ...goodClaims(), auth_time: authTime as number });
+      await assertRefused(verifier.verify(token), 'invalidClaim', token);
+    }
+    // Within the clock tolerance, or in the past, it passes.
+    for (const authTime of [t0 + 30, t0 - 600]) {
+      assert.ok(await verifier.verify(await mint({ ...goodClaims(), auth_time: authTime })));
+    }
+  });
+
   test('a merchant claim that is not a merchant id is refused', async () => {
     const { verifier } = staticVerifier();
     for (const bad of ['evil', `${MERCHANT}x`, 'mer_0123456789abcdefABCDE!', 42]) {

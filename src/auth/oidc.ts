@@ -302,6 +302,17 @@ export class OidcVerifier {
       throw refuse('invalidClaim');
     }
     if (typeof payload.exp !== 'number') throw refuse('missingClaim');
+    // When the person last authenticated decides whether a reveal needs them to sign in again: one in
+    // the future would count as fresh for the token's whole life.
+    const authTime = payload['auth_time'];
+    if (
+      authTime !== undefined &&
+      (typeof authTime !== 'number' ||
+        !Number.isFinite(authTime) ||
+        authTime > this.#now().getTime() / 1000 + this.#clockTolerance)
+    ) {
+      throw refuse('invalidClaim');
+    }
 
     const rawGroups = payload[this.#roleClaim];
     const groups = rawGroups === undefined ? [] : stringList(rawGroups);

@@ -731,6 +731,11 @@ for (const backend of backends()) {
       assert.equal(r.status, 404);
       assert.equal(r.json.code, 'cvv_slot_not_found');
       assert.equal(r.json.field, 'payment_method_options.card.cvc_token');
+      assert.equal(
+        r.json.error?.param,
+        'payment_method_options[card][cvc_token]',
+        'named as Stripe names it',
+      );
       const after = await t.request<Payment>('GET', api(`/v1/payment_intents/${created.json.id}`));
       assert.equal(after.json.status, 'requires_confirmation');
       const again = await act(created.json.id, 'confirm');

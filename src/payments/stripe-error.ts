@@ -22,6 +22,12 @@ const stripeCodes: Partial<Record<string, string>> = {
  * which Stripe's SDKs turn into their invalid-request or idempotency errors; a decline is 402). The
  * problem's own `code` stays cardhold's stable code.
  */
+/** A field path as Stripe names parameters: `payment_method_options.card.cvc_token` → `payment_method_options[card][cvc_token]`. */
+function stripeParam(field: string): string {
+  const [first, ...rest] = field.split('.');
+  return `${first}${rest.map((part) => part.replace(/^([^[]*)/, '[$1]')).join('')}`;
+}
+
 export function stripeErrorExtension(problem: Problem): Record<string, unknown> {
   const idempotency = problem.code === 'idempotency_key_reused' || problem.code === 'idempotency_key_in_use';
   let status = problem.status;
@@ -42,7 +48,7 @@ export function stripeErrorExtension(problem: Problem): Record<string, unknown> 
       type,
       code: stripeCodes[problem.code] ?? problem.code,
       message: problem.detail,
-      ...(problem.field ? { param: problem.field } : {}),
+      ...(problem.field ? { param: stripeParam(problem.field) } : {}),
       ...(decline ? { decline_code: decline } : {}),
       ...(paymentIntent ? { payment_intent: { id: paymentIntent, object: 'payment_intent' } } : {}),
       request_log_url: null,

@@ -102,7 +102,7 @@ export function toFieldErrors(errors: ErrorObject[], context: string): FieldErro
  * (digits beyond a couple, separators, any length beyond a name's) becomes `*`.
  */
 export function nameOf(key: string): string {
-  return /^[A-Za-z_$][A-Za-z0-9_$-]{0,63}$/.test(key) && (key.match(/\d/g)?.length ?? 0) <= 2 ? key : '*';
+  return /^[A-Za-z_$][A-Za-z0-9_$[\]-]{0,63}$/.test(key) && (key.match(/\d/g)?.length ?? 0) <= 2 ? key : '*';
 }
 
 /** `/cards/3/pan` → `cards[3].pan` */

@@ -647,7 +647,7 @@ for (const backend of backends()) {
         [{ amount: 500, currency: 'usd', metadata: { note: 'a\u0000b' } }, 'metadata.note'],
         // JSON writes \u0001 for it, whose digits would join a card number's in the webhook's text.
         [{ amount: 500, currency: 'usd', metadata: { order: '\u0001424242426' } }, 'metadata.order'],
-        [{ amount: 500, currency: 'usd', metadata: { 'a\u0000': '1' } }, 'metadata'],
+        [{ amount: 500, currency: 'usd', metadata: { 'a\u0000': '1' } }, 'metadata.*'],
       ] as const) {
         const r = await pay(body as Record<string, unknown>);
         assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);

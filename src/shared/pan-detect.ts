@@ -24,9 +24,10 @@ export function luhnValid(digits: string): boolean {
 }
 
 // Separators and digits are disjoint and each gap is bounded, so matching stays linear on any input.
-const SEPARATORS = '[ \\t\\u00a0\\u2000-\\u200a\\u202f\\u205f\\u3000\\-./_+]{0,3}';
-const CANDIDATE = new RegExp(`(?<!\\d)\\d(?:${SEPARATORS}\\d){12,}(?!\\d)`, 'g');
-const THIRTEEN_DIGITS = new RegExp(`\\d(?:${SEPARATORS}\\d){12}`);
+// Regular expression literals (not `new RegExp`): the card fields' bundle imports this module for
+// luhnValid, and esbuild drops unused literals but keeps constructor calls.
+const CANDIDATE = /(?<!\d)\d(?:[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000\-./_+]{0,3}\d){12,}(?!\d)/g;
+const THIRTEEN_DIGITS = /\d(?:[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000\-./_+]{0,3}\d){12}/;
 
 export interface PanMatch {
   index: number;

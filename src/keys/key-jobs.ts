@@ -1,7 +1,7 @@
 import type { Sql } from 'postgres';
 import type { AuditTrail } from '../audit/audit-trail.ts';
 import { accessEvent } from '../audit/events.ts';
-import { isCardholdError } from '../shared/errors.ts';
+import { CardholdError, isCardholdError } from '../shared/errors.ts';
 import { Secret } from '../shared/secret.ts';
 import { fingerprintOf, panAad } from '../vault/card-record.ts';
 import { openRecord, rewrapDataKey } from './envelope.ts';
@@ -47,6 +47,7 @@ export interface KeyJobOptions {
 interface JobRow {
   id: string;
   target_version: number;
+  state: string;
   cursor: string;
   pass: number;
   done: string;
@@ -119,6 +120,18 @@ export async function runKeyJob(
         JobRow[]
       >`select * from vault.key_jobs where id = ${job?.id ?? ''} for update`;
       if (!current) throw new Error('the key job disappeared');
+      // Another runner may have re-aimed this job at a newer version, or finished it, since this one
+      // started; and the version this runner writes under may have been retired. Writing on would move
+      // data keys under a key that no longer exists. The target's row is held (FOR SHARE) until the
+      // batch commits, so a retirement (FOR UPDATE) waits for it.
+      const [key] = await db<{ state: string }[]>`
+        select state from vault.key_encryption_keys
+        where merchant_id = ${merchantId} and purpose = ${purpose} and version = ${target} for share`;
+      if (current.state !== 'running' || current.target_version !== target || key?.state !== 'active') {
+        throw new CardholdError('key_job_superseded', {
+          detail: `The ${kind} job moved on to another version (or finished) while this run held version ${target}; run it again`,
+        });
+      }
       const rows = await db<TokenKeyRow[]>`
         select id, ciphertext, wrapped_dek, kek_version, aad_version, fingerprint_version from vault.tokens
         where merchant_id = ${merchantId} and id > ${current.cursor} and ${db(column)} <> ${target}

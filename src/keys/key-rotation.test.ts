@@ -161,6 +161,44 @@ for (const backend of backends()) {
       await revealAll();
     });
 
+    test('a rewrap overtaken by a newer rotation, a finished job and a retirement stops instead of writing under the retired key', async () => {
+      await tokenize(6);
+      const first = await lifecycle.rotate(t.access, 'pan', t.merchantId);
+      const deps = { sql: vault.sql, keys: vault.keys, trail: vault.audit.trail, who: t.access };
+      let resume: () => void = () => {};
+      let paused: () => void = () => {};
+      const pausedAfterFirstBatch = new Promise<void>((resolve) => {
+        paused = resolve;
+      });
+      // Runner A aims at the first new version and stops after one batch, as if slow.
+      const stale = runKeyJob(deps, 'rewrap', t.merchantId, {
+        batchSize: 2,
+        afterBatch: async (batch) => {
+          if (batch !== 1) return;
+          paused();
+          await new Promise<void>((resolve) => {
+            resume = resolve;
+          });
+        },
+      });
+      await pausedAfterFirstBatch;
+      // Meanwhile: another rotation, runner B re-aims the job and finishes it, and A's version is retired.
+      const second = await lifecycle.rotate(t.access, 'pan', t.merchantId);
+      assert.equal(second.version, first.version + 1);
+      const finished = await runKeyJob(deps, 'rewrap', t.merchantId, { batchSize: 50 });
+      assert.equal(finished.target_version, second.version);
+      assert.equal(finished.remaining, 0);
+      assert.ok((await lifecycle.retireUnreferenced(t.access, t.merchantId, 'pan')).includes(first.version));
+      resume();
+      await assert.rejects(stale, { code: 'key_job_superseded' });
+      const all = await versions();
+      assert.ok(
+        all.every((r) => r.kek_version === second.version),
+        'every data key under the live version',
+      );
+      await revealAll();
+    });
+
     test('re-fingerprinting: dedup finds a card under the old and the new fingerprint key throughout', async () => {
       const pan = allTestPans[0] as string;
       const first = await vault.tokens.tokenize(t.access, { ...card(pan), dedup: true });

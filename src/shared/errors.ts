@@ -168,6 +168,10 @@ export const errorCatalog = {
   // Key lifecycle and incident response (issue 6).
   merchant_frozen: { status: 423, title: 'The merchant is frozen; its card data is not served' },
   key_version_not_found: { status: 404, title: 'No such key version' },
+  key_job_superseded: {
+    status: 409,
+    title: 'The key job moved on to a newer version while this run was under way; run it again',
+  },
   key_version_in_use: {
     status: 409,
     title: 'The key version is active or still protects data; rotate and rewrap before retiring it',

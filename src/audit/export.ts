@@ -18,7 +18,12 @@ function checkRange(range: TimeRange): void {
   }
 }
 
-/** One page of records in [from, to), oldest first. */
+/**
+ * One page of records in [from, to), in sequence order: the order pages continue in (`after_seq`).
+ * Writers on several lanes and services commit out of clock order, so a later sequence number can carry
+ * an earlier time: ordered by time but continued by sequence, pages would skip some records and repeat
+ * others.
+ */
 export async function readRecords(
   sql: Sql,
   options: TimeRange & { afterSeq?: string | undefined; limit: number },
@@ -28,7 +33,7 @@ export async function readRecords(
     select ${sql.unsafe(recordColumns)} from audit.records
     where occurred_at >= ${options.from} and occurred_at < ${options.to}
       ${options.afterSeq ? sql`and seq > ${options.afterSeq}` : sql``}
-    order by occurred_at, seq limit ${options.limit}`;
+    order by seq limit ${options.limit}`;
   return rows.map((row) => rowToRecord(row as never));
 }
 

@@ -198,6 +198,31 @@ for (const backend of backends()) {
       assert.equal((await verifyTrail(t.adminSql)).ok, true);
     });
 
+    test('free text cut at its limit never splits a character, and a NUL never reaches the database: no shared statement fails', async () => {
+      const made = await t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
+        body: { pan: testCards.visa, exp_month: 12, exp_year: 2030 },
+      });
+      const vault = t.platform.services.vault;
+      assert.ok(vault);
+      // Reveals batched together: a bad reason would fail every record of their shared statement.
+      const reasons = [`${'a'.repeat(255)}\u{1F600}`, 'nul \u0000 in the middle', 'an ordinary reason'];
+      const results = await Promise.allSettled(
+        reasons.map((reason) => vault.tokens.reveal(t.access, made.json.token.id, reason)),
+      );
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['fulfilled', 'fulfilled', 'fulfilled'],
+      );
+      const rows = await t.adminSql<{ reason: string; details: { reason?: string } }[]>`
+        select reason, details from audit.records where action = 'token.reveal' and resource_id = ${made.json.token.id}`;
+      assert.equal(rows.length, 3);
+      for (const row of rows) {
+        const text = JSON.stringify(row);
+        assert.ok(text.isWellFormed() && !text.includes('\\u0000'), 'stored as well-formed text without NUL');
+      }
+      assert.equal((await verifyTrail(t.adminSql)).ok, true);
+    });
+
     test('10.2.1.2 and 10.2.1.7: administrative actions, creation of merchants and keys', async () => {
       const made = await t.request<{ merchant: { id: string } }>('POST', `${t.apiUrl}/v1/merchants`, {
         key: t.adminToken,

@@ -333,10 +333,17 @@ function cleanDetails(details: Record<string, DetailValue>): Record<string, Deta
   return out;
 }
 
-/** Bounded, and never a card number, whatever a client put in a header or path. */
+/**
+ * Bounded, never a card number, and text PostgreSQL's json can hold, whatever a client put in a header,
+ * a path or a reason: the cut never splits a character (half of an emoji is a lone surrogate, which
+ * json refuses, failing every record of a shared statement), and NUL goes.
+ */
 function clean(value: string | null): string | null {
   if (value === null) return null;
-  return redactPans(value.length > MAX_FIELD ? value.slice(0, MAX_FIELD) : value);
+  let text = value.length > MAX_FIELD ? value.slice(0, MAX_FIELD) : value;
+  if (!text.isWellFormed()) text = text.toWellFormed();
+  if (text.includes('\u0000')) text = text.replaceAll('\u0000', '\uFFFD');
+  return redactPans(text);
 }
 
 function isLaneRace(error: unknown): boolean {

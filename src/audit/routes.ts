@@ -110,7 +110,8 @@ export function registerAuditRoutes(app: AppInstance, deps: { sql: Sql; trail: A
       config: { access: 'audit:read' },
       schema: {
         summary: 'Read audit records by time range',
-        description: 'In sequence order; page with after_seq (the last seq of the page before). Use `cardhold audit-log export` for JSON lines.',
+        description:
+          'In sequence order; page with after_seq (the last seq of the page before). Use `cardhold audit-log export` for JSON lines.',
         tags: ['audit'],
         security,
         querystring: Type.Object(

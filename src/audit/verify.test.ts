@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -7,6 +9,7 @@ import type { Sql } from 'postgres';
 import { testCards } from '../../test/fixtures/cards.ts';
 import { backends, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
 import { CvvSlots } from '../vault/cvv-slots.ts';
+import { loadPublicSigningKeys } from './audit-keys.ts';
 import { recordHash } from './record-hash.ts';
 import { rowToRecord, type VerifyReport, verifyTrail } from './verify.ts';
 
@@ -262,6 +265,52 @@ for (const backend of backends()) {
       );
     });
 
+    test('checkpoints re-signed with a key swapped into the database verify only until the real keys are pinned', async () => {
+      const real = (await loadPublicSigningKeys(t.adminSql)).map((k) => k.publicKey);
+      const stolen = generateKeyPairSync('ed25519');
+      const saved = await t.adminSql<
+        { id: string; statement: Buffer; signature: Buffer; key_version: number }[]
+      >`
+        select id, statement, signature, key_version from audit.checkpoints order by id`;
+      const keyRows = await t.adminSql<{ version: number; public_key: Buffer }[]>`
+        select version, public_key from audit.signing_keys`;
+      const swap = async (restore: boolean) =>
+        t.adminSql.begin(async (tx) => {
+          const db = tx as unknown as Sql;
+          await db`alter table audit.checkpoints disable trigger user`;
+          await db`alter table audit.signing_keys disable trigger user`;
+          for (const k of keyRows) {
+            const key = restore ? k.public_key : stolen.publicKey.export({ format: 'der', type: 'spki' });
+            await db`update audit.signing_keys set public_key = ${key} where version = ${k.version}`;
+          }
+          for (const c of saved) {
+            const signature = restore ? c.signature : sign(null, c.statement, stolen.privateKey);
+            await db`update audit.checkpoints set signature = ${signature} where id = ${c.id}`;
+          }
+          await db`alter table audit.checkpoints enable trigger user`;
+          await db`alter table audit.signing_keys enable trigger user`;
+        });
+      await swap(false);
+      try {
+        const unpinned = await verify();
+        assert.equal(unpinned.ok, true, 'consistent with the keys the database holds');
+        assert.equal(unpinned.keys_pinned, false, 'and says so');
+        const pinned = await verify({ trustedKeys: real });
+        assert.equal(pinned.ok, false);
+        assert.equal(pinned.keys_pinned, true);
+        const kinds = new Set(pinned.problems.map((p) => p.kind));
+        assert.ok(
+          kinds.has('signing_key_untrusted') && kinds.has('checkpoint_signature_invalid'),
+          [...kinds].join(),
+        );
+      } finally {
+        await swap(true);
+      }
+      const genuine = await verify({ trustedKeys: real });
+      assert.equal(genuine.ok, true, JSON.stringify(genuine.first_problem));
+      assert.equal(genuine.keys_pinned, true);
+    });
+
     test('`cardhold audit-log verify` and `export` from the command line', async () => {
       const target = t.platform.services.databaseTarget!;
       const env = {
@@ -314,6 +363,19 @@ for (const backend of backends()) {
       assert.ok(reads.every((r) => r.actor_type === 'user'));
       const keys = await cli('public-keys');
       assert.match(keys.stdout, /-----BEGIN PUBLIC KEY-----/);
+      assert.match(intact.stdout, /checked with the keys stored in the database/);
+      const pinnedFile = path.join(t.dataDir, 'audit-public-keys.pem');
+      await writeFile(pinnedFile, keys.stdout);
+      const pinned = await cli('verify', '--public-key', pinnedFile);
+      assert.equal(pinned.code, 0, pinned.stdout);
+      assert.doesNotMatch(pinned.stdout, /keys stored in the database/);
+      const other = path.join(t.dataDir, 'other-public-key.pem');
+      await writeFile(
+        other,
+        generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+      );
+      const wrongKey = await cli('verify', '--public-key', other);
+      assert.equal(wrongKey.code, 3, 'checkpoints signed by a key that is not pinned fail');
       await assertIntact();
     });
   });

@@ -1,4 +1,4 @@
-import { verify as verifySignature } from 'node:crypto';
+import { type KeyObject, verify as verifySignature } from 'node:crypto';
 import type { Sql } from 'postgres';
 import { loadPublicSigningKeys } from './audit-keys.ts';
 import { type CheckpointStatement, checkpointLink, laneHeads } from './checkpoints.ts';
@@ -13,7 +13,8 @@ export type ProblemKind =
   | 'checkpoint_mismatch'
   | 'checkpoint_signature_invalid'
   | 'checkpoint_chain_broken'
-  | 'checkpoint_unknown';
+  | 'checkpoint_unknown'
+  | 'signing_key_untrusted';
 
 export interface Problem {
   kind: ProblemKind;
@@ -29,6 +30,12 @@ export interface VerifyReport {
   records_checked: number;
   lanes_checked: number;
   checkpoints_checked: number;
+  /**
+   * Whether checkpoint signatures were checked against public keys kept outside the database. Without
+   * them, the keys come from the database itself, and a rewrite that also replaced them would verify:
+   * the report then proves consistency, not authenticity.
+   */
+  keys_pinned: boolean;
   from_checkpoint: string | null;
   /** The first bad record in trail order (lowest sequence), or the first checkpoint problem. */
   first_problem: Problem | null;
@@ -96,7 +103,7 @@ const MAX_LISTED = 100;
  */
 export async function verifyTrail(
   sql: Sql,
-  options: { fromCheckpoint?: string } = {},
+  options: { fromCheckpoint?: string; trustedKeys?: readonly KeyObject[] } = {},
 ): Promise<VerifyReport> {
   const problems: Problem[] = [];
   let problemsTotal = 0;
@@ -108,7 +115,21 @@ export async function verifyTrail(
     if (problems.length < MAX_LISTED) problems.push(problem);
   };
 
-  const keys = new Map((await loadPublicSigningKeys(sql)).map((k) => [k.version, k.publicKey]));
+  const stored = await loadPublicSigningKeys(sql);
+  const pinned = options.trustedKeys?.map(spkiOf);
+  // With pinned keys, only a stored key that is one of them verifies anything; any other is reported.
+  const keys = new Map(
+    stored
+      .filter((k) => {
+        if (!pinned || pinned.some((p) => p.equals(spkiOf(k.publicKey)))) return true;
+        report({
+          kind: 'signing_key_untrusted',
+          detail: `Signing key version ${k.version} in the database is not one of the pinned public keys`,
+        });
+        return false;
+      })
+      .map((k) => [k.version, k.publicKey]),
+  );
   const checkpoints = await sql<{ id: string; statement: Buffer; key_version: number; signature: Buffer }[]>`
     select id, statement, key_version, signature from audit.checkpoints order by id`;
 
@@ -243,10 +264,15 @@ export async function verifyTrail(
       records_checked: recordsChecked,
       lanes_checked: lanesChecked,
       checkpoints_checked: checkpointsChecked,
+      keys_pinned: pinned !== undefined,
       from_checkpoint: options.fromCheckpoint ?? null,
       first_problem: bySeq[0] ?? problems[0] ?? null,
       problems,
       problems_total: problemsTotal,
     };
   }
+}
+
+function spkiOf(key: KeyObject): Buffer {
+  return key.export({ format: 'der', type: 'spki' });
 }

@@ -1,5 +1,7 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -86,14 +88,21 @@ auditLog
     'check every record hash, chain link and checkpoint signature; exit 3 naming the first bad record',
   )
   .option('--from-checkpoint <id>', 'start from this checkpoint instead of the first record')
+  .option(
+    '--public-key <file>',
+    'trust only these checkpoint-signing public keys (PEM, as `audit-log public-keys` printed them when kept safe); repeatable',
+    (file: string, files: string[]) => [...files, file],
+    [] as string[],
+  )
   .option('--json', 'print the full report as JSON')
-  .action(async (options: { fromCheckpoint?: string; json?: boolean }) => {
+  .action(async (options: { fromCheckpoint?: string; publicKey: string[]; json?: boolean }) => {
+    const trustedKeys = options.publicKey.length > 0 ? await readPublicKeys(options.publicKey) : undefined;
     await withAuditTools('verify', async ({ sql, record }) => {
       await record('audit.verify', options.fromCheckpoint ?? 'all');
-      const report = await verifyTrail(
-        sql,
-        options.fromCheckpoint ? { fromCheckpoint: options.fromCheckpoint } : {},
-      );
+      const report = await verifyTrail(sql, {
+        ...(options.fromCheckpoint ? { fromCheckpoint: options.fromCheckpoint } : {}),
+        ...(trustedKeys ? { trustedKeys } : {}),
+      });
       if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else process.stdout.write(describeReport(report));
       if (!report.ok) process.exitCode = 3;
@@ -134,9 +143,24 @@ auditLog
     });
   });
 
+/** Every PEM public key in the files (one file may hold several, as `audit-log public-keys` prints them). */
+async function readPublicKeys(files: string[]): Promise<KeyObject[]> {
+  const keys: KeyObject[] = [];
+  for (const file of files) {
+    const text = await readFile(file, 'utf8');
+    const blocks = text.match(/-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g) ?? [];
+    if (blocks.length === 0) throw new Error(`${file} holds no PEM public key`);
+    keys.push(...blocks.map((pem) => createPublicKey(pem)));
+  }
+  return keys;
+}
+
 function describeReport(report: VerifyReport): string {
   const summary = `cardhold: ${report.records_checked} records in ${report.lanes_checked} lanes, ${report.checkpoints_checked} checkpoints checked\n`;
-  if (report.ok) return `${summary}cardhold: the audit trail is intact\n`;
+  const unpinned = report.keys_pinned
+    ? ''
+    : 'cardhold: checkpoint signatures were checked with the keys stored in the database; pass --public-key with keys kept elsewhere to prove they are authentic\n';
+  if (report.ok) return `${summary}cardhold: the audit trail is intact\n${unpinned}`;
   const p = report.first_problem;
   const where = [
     p?.seq ? `record ${p.seq}` : '',

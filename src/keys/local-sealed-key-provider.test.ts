@@ -68,6 +68,20 @@ describe('local-sealed key provider: k-of-n unseal', () => {
         }
   });
 
+  test('an emergency seal while the last share is being combined wins: the vault stays sealed', async () => {
+    const { file, shares } = await ceremony(3, 2);
+    const provider = await LocalSealedKeyProvider.open(file, 'production');
+    await provider.submitShare(shares[0] as string);
+    const last = provider.submitShare(shares[1] as string);
+    assert.equal(provider.seal(), false, 'it was not unsealed yet');
+    await assert.rejects(last, codeOf('key_provider_sealed'));
+    assert.equal(provider.sealed, true);
+    await assert.rejects(provider.wrap(Buffer.alloc(32), 'ctx'), codeOf('key_provider_sealed'));
+    // A fresh unseal afterwards works.
+    for (const share of shares.slice(1)) await provider.submitShare(share);
+    assert.equal(provider.sealed, false);
+  });
+
   test('a repeated share, or a second share with the same index, is refused', async () => {
     const { file, shares } = await ceremony();
     const provider = await LocalSealedKeyProvider.open(file, 'production');

@@ -122,6 +122,8 @@ export class LocalSealedKeyProvider implements SealableKeyProvider {
   #readAt = 0;
   #pending: KeyShare[] = [];
   #combining = false;
+  /** Counts seals, so that an unseal under way can tell it was overtaken by one. */
+  #seals = 0;
   #unsealed = Promise.withResolvers<void>();
   readonly #listeners: Array<(sealed: boolean) => void> = [];
 
@@ -176,6 +178,8 @@ export class LocalSealedKeyProvider implements SealableKeyProvider {
     const shares = this.#pending;
     this.#pending = [];
     this.#combining = true;
+    // A seal that arrives while the shares are combined wins: the combination is thrown away.
+    const seals = this.#seals;
     let secret: Uint8Array | undefined;
     let key: Buffer | undefined;
     try {
@@ -192,6 +196,12 @@ export class LocalSealedKeyProvider implements SealableKeyProvider {
       } catch {
         this.#keys.clear();
         throw new CardholdError('key_shares_mismatch', { field: 'share' });
+      }
+      if (this.#seals !== seals) {
+        this.#keys.clear();
+        throw new CardholdError('key_provider_sealed', {
+          detail: 'The vault was sealed while the shares were being combined; unseal again',
+        });
       }
       this.#unsealKey = key;
       key = undefined;
@@ -231,6 +241,7 @@ export class LocalSealedKeyProvider implements SealableKeyProvider {
   }
 
   seal(): boolean {
+    this.#seals++;
     for (const s of this.#pending) s.bytes.fill(0);
     this.#pending = [];
     const wasUnsealed = !this.sealed;

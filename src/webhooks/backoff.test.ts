@@ -214,8 +214,15 @@ for (const backend of backends()) {
       let open = 0;
       let mostOpen = 0;
       let answering = false;
+      // The same server also has an endpoint that answers at once: endpoints may share a host.
+      const quick: string[] = [];
       const silent = createHttpServer((req, res) => {
         req.resume();
+        if (req.url === '/quick') {
+          quick.push(String(req.headers['cardhold-event-id']));
+          res.end();
+          return;
+        }
         open++;
         mostOpen = Math.max(mostOpen, open);
         res.on('close', () => open--);
@@ -237,6 +244,7 @@ for (const backend of backends()) {
       for (const [url, type] of [
         [urlOf(silent, '/silent'), 'payment_intent.processing'],
         [urlOf(prompt, '/prompt'), 'payment_intent.canceled'],
+        [urlOf(silent, '/quick'), 'payment_intent.requires_action'],
       ] as const) {
         const r = await t.request<{ id: string }>('POST', `${t.apiUrl}/v1/webhook_endpoints`, {
           body: { url, enabled_events: [type] },
@@ -244,7 +252,7 @@ for (const backend of backends()) {
         assert.equal(r.status, 201, r.text);
         made.push(r.json.id);
       }
-      const [silentEndpoint] = made as [string, string];
+      const [silentEndpoint] = made as [string, string, string];
       // Dated in the future, as above: only our dispatcher (its clock runs from there) finds them due.
       const start = Date.UTC(2102, 0, 1);
       const began = Date.now();
@@ -280,6 +288,9 @@ for (const backend of backends()) {
         // does not wait for them (their timeout is 20 s) before claiming more.
         const second = await emit('payment_intent.canceled', 'pi_prompt_2');
         await until('the prompt endpoint has the second event', () => arrivals.includes(second.id));
+        // Nor behind the silent endpoint's connections when another endpoint shares its host.
+        const sameHost = await emit('payment_intent.requires_action', 'pi_quick_1');
+        await until('the endpoint on the same host has its event', () => quick.includes(sameHost.id));
         assert.equal(open, 2, 'still held');
         assert.equal(mostOpen, 2, 'never more than its share of the slots');
         // Once it answers, the rest of its backlog goes through, two at a time at most.
@@ -295,6 +306,58 @@ for (const backend of backends()) {
       } finally {
         await d.stop();
         for (const server of [silent, prompt]) server.close();
+      }
+    });
+
+    test('a manual retry while an attempt is in flight does not send the delivery a second time', async () => {
+      const held: ServerResponse[] = [];
+      const slow = createHttpServer((req, res) => {
+        req.resume();
+        held.push(res);
+      });
+      await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+      const url = `http://127.0.0.1:${(slow.address() as { port: number }).port}/slow`;
+      const endpoint = await t.request<{ id: string }>('POST', `${t.apiUrl}/v1/webhook_endpoints`, {
+        body: { url, enabled_events: ['payment_intent.partially_funded'] },
+      });
+      assert.equal(endpoint.status, 201, endpoint.text);
+      const start = Date.UTC(2103, 0, 1);
+      const began = Date.now();
+      const now = () => start + (Date.now() - began);
+      const sql = t.adminSql as unknown as Sql;
+      await sql.begin((tx) =>
+        enqueueEvent(
+          tx as unknown as Sql,
+          { merchantId: t.merchantId, type: 'payment_intent.partially_funded', data: { id: 'pi_slow' } },
+          { now: new Date(now()) },
+        ),
+      );
+      const d = dispatcher({ sql, now, settings: { pollIntervalMs: 20, requestTimeoutMs: 20_000 } });
+      const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+      try {
+        d.start();
+        for (let i = 0; i < 250 && held.length === 0; i++) await wait(20);
+        assert.equal(held.length, 1, 'the first attempt is in flight');
+        const [delivery] = await t.adminSql<{ id: string }[]>`
+          select id from webhooks.deliveries where endpoint_id = ${endpoint.json.id}`;
+        assert.ok(delivery);
+        const retried = await t.request('POST', `${t.apiUrl}/v1/webhook_deliveries/${delivery.id}/retry`);
+        assert.equal(retried.status, 202, retried.text);
+        await wait(300); // fifteen polls
+        assert.equal(held.length, 1, 'no second request beside the one in flight');
+        for (const res of held) res.end();
+        for (let i = 0; i < 250; i++) {
+          const [row] = await t.adminSql<{ status: string }[]>`
+            select status from webhooks.deliveries where id = ${delivery.id}`;
+          if (row?.status === 'succeeded') break;
+          await wait(20);
+        }
+        const attempts = await t.adminSql<{ n: number }[]>`
+          select count(*)::int as n from webhooks.delivery_attempts where delivery_id = ${delivery.id}`;
+        assert.equal(attempts[0]?.n, 1);
+      } finally {
+        await d.stop();
+        slow.close();
       }
     });
 

@@ -101,8 +101,9 @@ export class WebhookDispatcher {
       headersTimeout: timeout,
       bodyTimeout: timeout,
       keepAliveTimeout: 4000,
-      // A delivery never waits for a connection behind another one to the same endpoint.
-      connections: this.#settings.perEndpoint,
+      // Connections are per origin, and several endpoints may share one: as many as there are slots, so
+      // no delivery waits behind another endpoint's on the same host (the claim caps each endpoint).
+      connections: this.#settings.concurrency,
     });
   }
 

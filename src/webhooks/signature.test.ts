@@ -65,13 +65,17 @@ describe('webhook signatures', () => {
     failsWith('timestamp_outside_tolerance', () => verifyWebhookSignature(body, old, 'whsec_a'));
   });
 
-  test('misuse is an error, never a pass: an empty secret, a tolerance that is not a finite number', () => {
+  test('misuse is an error, never a pass: an empty secret, a tolerance or a clock that is not a finite number', () => {
     // What anyone can compute: the HMAC under an empty key.
     const forged = signWebhook(body, [''], now);
     assert.throws(() => verifyWebhookSignature(body, forged, '', { now }), TypeError);
     const old = signWebhook(body, ['whsec_a'], now - 55 * 365 * 86_400);
     for (const toleranceSeconds of [Number.NaN, Number.POSITIVE_INFINITY, -1]) {
       assert.throws(() => verifyWebhookSignature(body, old, 'whsec_a', { now, toleranceSeconds }), TypeError);
+    }
+    // A clock that is not a number (NaN compares false with everything) would accept any timestamp.
+    for (const badNow of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      assert.throws(() => verifyWebhookSignature(body, old, 'whsec_a', { now: badNow }), TypeError);
     }
   });
 

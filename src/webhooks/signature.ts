@@ -92,6 +92,7 @@ export function verifyWebhookSignature(
   }
   const { timestamp, signatures } = parseHeader(header);
   const now = options.now ?? Math.floor(Date.now() / 1000);
+  if (!Number.isFinite(now)) throw new TypeError('now must be a finite number of unix seconds');
   if (Math.abs(now - timestamp) > tolerance) {
     throw new WebhookSignatureError(
       'timestamp_outside_tolerance',

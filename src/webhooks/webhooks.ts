@@ -347,7 +347,8 @@ export class Webhooks {
 
   /**
    * Sends the delivery again as soon as the dispatcher next polls, whatever its state. Past the retry
-   * horizon this is one more attempt: a failure abandons it again.
+   * horizon this is one more attempt: a failure abandons it again. An attempt in flight (claimed, its
+   * result not yet recorded) is left to finish: the retry does not start a second one beside it.
    */
   async retryDelivery(ctx: AccessContext, id: string): Promise<DeliveryView> {
     const now = this.#now();
@@ -355,7 +356,12 @@ export class Webhooks {
       const rows = await db`
         update webhooks.deliveries d
         set status = case when d.status = 'failed' then 'failed' else 'pending' end,
-          next_attempt_at = ${now}, updated_at = ${now}
+          next_attempt_at = case
+            when d.attempts > 0 and not exists (
+              select 1 from webhooks.delivery_attempts a where a.delivery_id = d.id and a.attempt = d.attempts)
+              then d.next_attempt_at
+            else ${now} end,
+          updated_at = ${now}
         from webhooks.endpoints e
         where d.id = ${id} and d.merchant_id = ${ctx.merchantId}
           and e.id = d.endpoint_id and e.disabled_at is null

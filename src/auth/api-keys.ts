@@ -45,6 +45,32 @@ export function hashApiKey(secret: string): Buffer {
 
 const KEY_PATTERN = /^(sk|pk)_(test|live)_[0-9A-Za-z]{43}$/;
 
+/**
+ * An origin a publishable key works from, and that may frame the card fields. It must be written as
+ * browsers send it (scheme and host in lower case, no default port, no path), or it could never match;
+ * and a checkout page served over plain http could be rewritten by anyone on its network path (an
+ * overlay over the fields), so http is for a developer's own machine only.
+ */
+function checkAllowedOrigin(origin: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(origin);
+  } catch {
+    url = undefined;
+  }
+  const loopback = url !== undefined && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  const refuse = (detail: string) =>
+    new CardholdError('request_invalid', { field: 'allowed_origins', detail });
+  if (!url || url.origin !== origin) {
+    throw refuse(
+      'An allowed origin is a scheme and host as browsers send it: https://shop.example, lower case, no path or default port',
+    );
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw refuse('An allowed origin is https (http only for localhost, 127.0.0.1 or [::1])');
+  }
+}
+
 export async function issueApiKey(
   sql: Sql,
   merchantId: string,
@@ -73,6 +99,7 @@ export async function issueApiKey(
       detail: 'A publishable key needs at least one allowed origin',
     });
   }
+  for (const origin of allowedOrigins) checkAllowedOrigin(origin);
   const secret = `${kind === 'secret' ? 'sk' : 'pk'}_${options.environment}_${randomBase62(32)}`;
   const id = newId('key');
   const display = `${secret.slice(0, 8)}…${secret.slice(-4)}`;

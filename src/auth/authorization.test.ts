@@ -616,6 +616,19 @@ describe('authorization: every role against every route (embedded)', () => {
     );
     assert.equal(noOrigins.status, 400);
     assert.equal(noOrigins.json.field, 'allowed_origins');
+    // Origins as browsers send them, and https except on a developer's own machine.
+    const issueWith = (origin: string) =>
+      t.request<{ field?: string }>('POST', `${t.apiUrl}/v1/merchants/${t.merchantId}/api-keys`, {
+        key: t.adminToken,
+        body: { kind: 'publishable', allowed_origins: [origin] },
+      });
+    for (const origin of ['http://shop.example', 'https://Shop.Example', 'https://shop.example:443']) {
+      const refused = await issueWith(origin);
+      assert.deepEqual([refused.status, refused.json.field], [400, 'allowed_origins'], origin);
+    }
+    for (const origin of ['http://localhost:3000', 'http://127.0.0.1:8080', 'https://shop.example:8443']) {
+      assert.equal((await issueWith(origin)).status, 201, origin);
+    }
   });
 });
 

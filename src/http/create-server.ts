@@ -63,14 +63,17 @@ export interface ServerOptions {
   metrics?: RoleMetrics | undefined;
 }
 
-const docsHeaders = {
+const baseHeaders = {
   'cache-control': 'no-store',
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'strict-transport-security': 'max-age=63072000',
 };
+// The API docs are never framed: on the vault they share the card fields' origin. (Swagger UI sets its
+// own content security policy, below.)
+const docsHeaders = { ...baseHeaders, 'x-frame-options': 'DENY' };
 const apiHeaders = {
-  ...docsHeaders,
+  ...baseHeaders,
   'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
 };
 
@@ -225,6 +228,16 @@ export async function createServer(options: ServerOptions): Promise<AppInstance>
       },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Swagger UI under its own strict policy (its scripts and styles by hash), never framed: on the vault
+  // it shares the card fields' origin, so a flaw in it must not reach them.
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    // Its React code sets style attributes at run time: inline styles only, never inline script.
+    transformStaticCSP: (header: string) =>
+      header
+        .replace("frame-ancestors 'self'", "frame-ancestors 'none'")
+        .replace("style-src 'self'", "style-src 'self' 'unsafe-inline'"),
+  });
   return app;
 }

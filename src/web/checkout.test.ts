@@ -240,6 +240,37 @@ describe('hosted card fields and the demo checkout, in Chromium', { skip: skipWi
     await page.screenshot({ path: path.join(screenshots, 'checkout-declined.png'), fullPage: true });
     await page.close();
   });
+  test('the demo shop pays only for its own page: a cross-site or form-encoded request is refused', async () => {
+    const payUrl = new URL('/pay', demoUrl).toString();
+    const body = JSON.stringify({ token: `tok_${'A'.repeat(22)}` });
+    const refused: Record<string, string>[] = [
+      { 'content-type': 'text/plain', origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' },
+      { 'content-type': 'application/json', origin: 'https://evil.example' },
+      { 'content-type': 'application/json', 'sec-fetch-site': 'cross-site' },
+      { 'content-type': 'application/x-www-form-urlencoded' },
+    ];
+    for (const headers of refused) {
+      const r = await platform.request<{ status: string }>('POST', payUrl, {
+        key: null,
+        rawBody: body,
+        headers,
+      });
+      assert.equal(r.status, 403, JSON.stringify(headers));
+    }
+    // Its own page's request passes the check (and fails later only because the token does not exist).
+    const own = await platform.request<{ status: string }>('POST', payUrl, {
+      key: null,
+      rawBody: body,
+      headers: {
+        'content-type': 'application/json',
+        origin: new URL(demoUrl).origin,
+        'sec-fetch-site': 'same-origin',
+      },
+    });
+    assert.equal(own.status, 200, own.text);
+    assert.equal(own.json.status, 'failed');
+  });
+
   test('the fields render only for an allowed origin, with frame-ancestors limited to it', async () => {
     const key = await demoPublishableKey();
     const demoOrigin = new URL(demoUrl).origin;

@@ -70,6 +70,18 @@ export async function startDemoCheckout(options: DemoCheckoutOptions): Promise<D
     send(res, status, 'application/json', JSON.stringify(body));
 
   const pay = async (req: IncomingMessage, res: ServerResponse) => {
+    // Only the shop's own page may pay: a JSON body (which another site cannot send without a preflight
+    // this server never answers) from this origin. A cross-site form could otherwise charge any token.
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    const site = req.headers['sec-fetch-site'];
+    const origin = req.headers.origin;
+    if (
+      type !== 'application/json' ||
+      (site !== undefined && site !== 'same-origin') ||
+      (origin !== undefined && origin !== `https://${req.headers.host}`)
+    ) {
+      return json(res, 403, { status: 'error', message: "Only this shop's own page can pay." });
+    }
     let raw = '';
     for await (const chunk of req) {
       raw += String(chunk);

@@ -142,6 +142,15 @@ export async function createServer(options: ServerOptions): Promise<AppInstance>
   app.setErrorHandler(problemHandler);
   // Before the schemas: text the database could not keep is the caller's error (well-formed-text.ts).
   app.addHook('preValidation', (request, _reply, done) => {
+    // A POST with no body at all (`curl -X POST …/capture`) is an empty object, as Stripe takes it: the
+    // schema then names any field that is required instead of refusing the body as a whole.
+    if (
+      request.body === undefined &&
+      request.headers['content-type'] === undefined &&
+      (request.method === 'POST' || request.method === 'PUT' || request.method === 'PATCH')
+    ) {
+      request.body = {};
+    }
     for (const [part, value] of [
       ['body', request.body],
       ['query', request.query],

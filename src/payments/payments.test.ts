@@ -499,6 +499,18 @@ for (const backend of backends()) {
       assert.equal(events.length, 1, 'one succeeded event, at the end');
     });
 
+    test('a capture or cancel sent with no body at all works as with an empty one', async () => {
+      const id = (await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', amount: 1000 })).r
+        .json.id;
+      const captured = await t.request<Payment>('POST', api(`/v1/payment_intents/${id}/capture`));
+      assert.equal(captured.status, 200, captured.text);
+      assert.equal(captured.json.status, 'succeeded');
+      const other = (await pay({ amount: 500, currency: 'usd' })).json.id;
+      const canceled = await t.request<Payment>('POST', api(`/v1/payment_intents/${other}/cancel`));
+      assert.equal(canceled.status, 200, canceled.text);
+      assert.equal(canceled.json.status, 'canceled');
+    });
+
     test('racing full captures: one wins, the others are told a capture is in flight; a refund of 0 is an invalid amount', async () => {
       const id = (await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', amount: 1000 })).r
         .json.id;

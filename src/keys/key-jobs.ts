@@ -201,7 +201,7 @@ export async function runKeyJob(
     }
     const total = await outstanding();
     if (total === 0) return undefined;
-    return trail.withLane((audit) =>
+    const started = trail.withLane((audit) =>
       sql.begin(async (tx) => {
         const db = tx as unknown as Sql;
         const [created] = await db<JobRow[]>`
@@ -222,6 +222,14 @@ export async function runKeyJob(
         return row;
       }),
     );
+    // Another runner started the job a moment before this one (one running job per kind and merchant):
+    // join it rather than fail.
+    return started.catch((error: unknown) => {
+      if ((error as { constraint_name?: unknown }).constraint_name === 'key_jobs_one_running') {
+        return resumeOrStart();
+      }
+      throw error;
+    });
   }
 }
 

@@ -80,6 +80,9 @@ export class KeyLifecycle {
     if (purpose === 'audit') return this.#rotateAudit(who);
     if (!merchantId) throw new CardholdError('merchant_not_found', { field: 'merchant' });
     const rotated = await this.#change(async (db) => {
+      // Rotations of one key queue here: the row lock below holds nothing when there is no version yet,
+      // and two first rotations would both pick version 1.
+      await db`select pg_advisory_xact_lock(hashtext(${`kek|${merchantId}|${purpose}`}))`;
       const rows = await db<VersionRow[]>`
         select version, state, rotated_at, compromised_at from vault.key_encryption_keys
         where merchant_id = ${merchantId} and purpose = ${purpose} order by version for update`;

@@ -199,6 +199,38 @@ for (const backend of backends()) {
       await revealAll();
     });
 
+    test('concurrent rotations of one key, and concurrent starts of one job, queue instead of failing', async () => {
+      const made = await t.request<{ merchant: { id: string } }>('POST', `${t.apiUrl}/v1/merchants`, {
+        key: t.adminToken,
+        body: { name: 'Concurrent Keys Ltd' },
+      });
+      const fresh = made.json.merchant.id;
+      // No version yet: the first two rotations would both have picked version 1.
+      const rotated = await Promise.all([
+        lifecycle.rotate(t.access, 'pan', fresh),
+        lifecycle.rotate(t.access, 'pan', fresh),
+      ]);
+      assert.deepEqual(rotated.map((r) => r.version).sort(), [1, 2]);
+      // Two runners of the same rewrap started at once: one starts the job, the other joins it.
+      await tokenize(4);
+      await lifecycle.rotate(t.access, 'pan', t.merchantId);
+      const deps = { sql: vault.sql, keys: vault.keys, trail: vault.audit.trail, who: t.access };
+      const runs = await Promise.allSettled([
+        runKeyJob(deps, 'rewrap', t.merchantId, { batchSize: 3 }),
+        runKeyJob(deps, 'rewrap', t.merchantId, { batchSize: 3 }),
+      ]);
+      assert.deepEqual(
+        runs.map((r) => r.status),
+        ['fulfilled', 'fulfilled'],
+        JSON.stringify(runs.map((r) => (r.status === 'rejected' ? String(r.reason) : ''))),
+      );
+      const [active] = await t.adminSql<{ version: number }[]>`
+        select version from vault.key_encryption_keys
+        where merchant_id = ${t.merchantId} and purpose = 'pan' and state = 'active'`;
+      assert.ok((await versions()).every((r) => r.kek_version === active?.version));
+      await revealAll();
+    });
+
     test('re-fingerprinting: dedup finds a card under the old and the new fingerprint key throughout', async () => {
       const pan = allTestPans[0] as string;
       const first = await vault.tokens.tokenize(t.access, { ...card(pan), dedup: true });

@@ -155,6 +155,38 @@ for (const backend of backends()) {
       await assert.rejects(t.adminSql`update audit.hash_keys set created_at = now()`, /append-only/);
       await assert.rejects(t.adminSql`delete from audit.signing_keys`, /append-only/);
     });
+
+    test('two rotations at once, from two processes, give two versions and lose none', async () => {
+      const vault = t.platform.services.vault as VaultServices;
+      // Two CLI processes' providers on the same key file.
+      const [a, b] = [await LocalKeyProvider.open(t.dataDir), await LocalKeyProvider.open(t.dataDir)];
+      try {
+        const deps = (provider: KeyProvider): MasterDeps => ({
+          sql: t.adminSql,
+          provider,
+          trail: vault.audit.trail,
+          who: t.access,
+        });
+        const rotated = await Promise.all([rotateMasterKey(deps(a)), rotateMasterKey(deps(b))]);
+        const versions = rotated.map((r) => Number(r.version));
+        assert.equal(new Set(versions).size, 2, `two distinct versions: ${versions.join(', ')}`);
+        // What each wrapped under its new version opens in a third process that reads the file afresh.
+        const sealed = [
+          await a.wrap(Buffer.alloc(32, 1), 'ctx-a'),
+          await b.wrap(Buffer.alloc(32, 2), 'ctx-b'),
+        ];
+        const fresh = await LocalKeyProvider.open(t.dataDir);
+        try {
+          assert.deepEqual(await fresh.unwrap(sealed[0] as Buffer, 'ctx-a'), Buffer.alloc(32, 1));
+          assert.deepEqual(await fresh.unwrap(sealed[1] as Buffer, 'ctx-b'), Buffer.alloc(32, 2));
+        } finally {
+          await fresh.close();
+        }
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
   });
 }
 

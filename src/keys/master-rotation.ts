@@ -142,6 +142,18 @@ async function registerCurrent(db: Sql, provider: KeyProvider): Promise<string |
 }
 
 /**
+ * The master key's versions live with the provider (for local providers, a file each process reads,
+ * changes and writes back): changes to them queue on one advisory lock, across processes and hosts
+ * that share the database, so two rotations never both write a "next" version and lose one.
+ */
+function withMasterLock<T>(sql: Sql, change: () => Promise<T>): Promise<T> {
+  return sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtext('cardhold.master-key-versions'))`;
+    return change();
+  }) as Promise<T>;
+}
+
+/**
  * `keys rotate --purpose master`: a new master key version wraps from now on (for aws-kms, the KMS key
  * newly configured in CARDHOLD_KMS_KEY_ID); the previous one becomes decrypt-only until the master
  * rewrap job has moved every wrapped key, and is then destroyed by `retireOldMasterVersions`.
@@ -155,7 +167,7 @@ export async function rotateMasterKey(
     select * from vault.master_key_versions where provider = ${provider.name} and state = 'active'`;
   // With aws-kms the operator configures the new key; everywhere else the provider creates it here.
   const moved = registered !== undefined && registered.version !== before;
-  const version = moved ? before : await provider.rotateMaster();
+  const version = moved ? before : await withMasterLock(sql, () => provider.rotateMaster());
   const previous = moved ? (registered?.version ?? null) : before;
   return audited(deps, async (db) => {
     await registerCurrent(db, provider);
@@ -333,7 +345,7 @@ export async function retireOldMasterVersions(
       kept.push({ version, reason: `${references} wrapped keys may still be under it; run the rewrap` });
       continue;
     }
-    const destroyed = await provider.destroyMasterVersion(version);
+    const destroyed = await withMasterLock(sql, () => provider.destroyMasterVersion(version));
     await audited(deps, async (db) => {
       await db`
         update vault.master_key_versions set state = 'retired', retired_at = now()

@@ -140,7 +140,8 @@ export async function createServer(options: ServerOptions): Promise<AppInstance>
   });
   app.setValidatorCompiler(compileValidator as never);
   app.setErrorHandler(problemHandler);
-  // Before the schemas: text the database could not keep is the caller's error (well-formed-text.ts).
+  // Before the schemas run: a body-less write becomes an empty body, and text the database could not
+  // keep is the caller's error (well-formed-text.ts).
   app.addHook('preValidation', (request, _reply, done) => {
     // A POST with no body at all (`curl -X POST …/capture`) is an empty object, as Stripe takes it: the
     // schema then names any field that is required instead of refusing the body as a whole.

@@ -16,18 +16,18 @@ const stripeCodes: Partial<Record<string, string>> = {
   rate_limited: 'rate_limit',
 };
 
-/**
- * The Stripe-compatible face of a problem, for the payment routes: an `error` member shaped like
- * Stripe's error object, and Stripe's status conventions (a request that cannot be carried out is 400,
- * which Stripe's SDKs turn into their invalid-request or idempotency errors; a decline is 402). The
- * problem's own `code` stays cardhold's stable code.
- */
 /** A field path as Stripe names parameters: `payment_method_options.card.cvc_token` → `payment_method_options[card][cvc_token]`. */
 function stripeParam(field: string): string {
   const [first, ...rest] = field.split('.');
   return `${first}${rest.map((part) => part.replace(/^([^[]*)/, '[$1]')).join('')}`;
 }
 
+/**
+ * The Stripe-compatible face of a problem, for the payment routes: an `error` member shaped like
+ * Stripe's error object, and Stripe's status conventions (a request that cannot be carried out is 400,
+ * which Stripe's SDKs turn into their invalid-request or idempotency errors; a decline is 402). The
+ * problem's own `code` stays cardhold's stable code.
+ */
 export function stripeErrorExtension(problem: Problem): Record<string, unknown> {
   const idempotency = problem.code === 'idempotency_key_reused' || problem.code === 'idempotency_key_in_use';
   let status = problem.status;

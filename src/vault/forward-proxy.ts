@@ -62,9 +62,9 @@ const CVV_JSON_NUMBER = new RegExp(
 /**
  * `cvc=123` (a form answer, Stripe's `card[cvc]=123`, Adyen's `card.cvc=123`, also URL-encoded),
  * `cvc="123"` (an XML attribute) and `cvc: 123` (YAML, log lines), after a separator so that `acid=` or
- * `x_cvc=` are left alone. Every
- * repetition is bounded: the text is an untrusted processor's answer of up to 1 MiB, and an unbounded
- * run scanned again from each of many starts would take the vault's thread for seconds.
+ * `x_cvc=` are left alone. Every repetition is bounded: the text is an untrusted processor's answer of up
+ * to 1 MiB, and an unbounded run scanned again from each of many starts would take the vault's thread for
+ * seconds.
  */
 const CVV_KEY_VALUE = new RegExp(
   String.raw`(?<=^|[?&;\s"'\[>{,(.]|%5B)(${CVV_NAMES})(\]|%5D)?(\s{0,16}(?:[=:]|%3D)\s{0,16})(?:(\\*["'])(.{0,256}?)(?<!\\)\4|[^&;\s"'<>\\,})\]%]{1,256})`,
@@ -343,7 +343,8 @@ function knownPanPattern(pan: string): RegExp {
  * each of the three alignments it may start at (only the characters that depend on the card number alone).
  */
 function encodedPans(pan: string): string[] {
-  const out = [Buffer.from(pan).toString('hex'), Buffer.from(pan).toString('hex').toUpperCase()];
+  const hex = Buffer.from(pan).toString('hex');
+  const out = [hex, hex.toUpperCase()];
   for (const skew of [0, 1, 2]) {
     const encoded = Buffer.from(`${'\0'.repeat(skew)}${pan}`).toString('base64');
     const start = skew === 0 ? 0 : 4;

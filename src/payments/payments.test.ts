@@ -19,6 +19,8 @@ interface Payment {
   amount_refunded: number;
   connector: string | null;
   card: { brand: string; last4: string } | null;
+  description?: string | null;
+  metadata?: Record<string, string>;
   last_payment_error: { decline_code: string | null } | null;
   code?: string;
   field?: string;
@@ -697,6 +699,17 @@ for (const backend of backends()) {
         assert.equal(r.json.field, field);
         assert.ok(!r.text.includes(acquirerTestCards.approve), 'the card number is not echoed');
       }
+      // An order id that is a UUID is kept, though its digit groups join to a Luhn-valid run.
+      const orderId = '54bdea3d-8e93-47b9-9184-40544056586e';
+      const kept = await pay({
+        amount: 100,
+        currency: 'usd',
+        description: `order ${orderId}`,
+        metadata: { order_id: orderId },
+      });
+      assert.equal(kept.status, 200, kept.text);
+      assert.equal(kept.json.description, `order ${orderId}`);
+      assert.deepEqual(kept.json.metadata, { order_id: orderId });
     });
 
     test('a token of another merchant, or none, is refused; another merchant cannot see the payment', async () => {

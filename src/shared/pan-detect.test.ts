@@ -53,6 +53,34 @@ test('finds PANs written with any separators people and systems use, up to three
   assert.equal(findPans(pan.replace(/(\d{8})(?=\d)/g, '$1\n')).length, 0);
 });
 
+test('a UUID is not a card number, however its digit groups join; a card number beside one still is', () => {
+  // Its digits 9-9184-40544056586 join to a 16-digit run that embeds a Luhn-valid one; about one random
+  // UUID in 140 has such a run.
+  const uuid = '54bdea3d-8e93-47b9-9184-40544056586e';
+  assert.equal(findPans('b9-9184-40544056586e').length, 1);
+  for (const text of [uuid, uuid.toUpperCase(), `urn:cardhold:request:${uuid}`, `{"order":"${uuid}"}`]) {
+    assert.deepEqual(findPans(text), [], text);
+    assert.equal(redactPans(text), text);
+  }
+  // The same run in what is not a UUID (version 0, a fifth group too long, glued to a letter) counts.
+  for (const text of [uuid.replace('47b9', '07b9'), `${uuid}f`, `x${uuid}`]) {
+    assert.equal(findPans(text).length, 1, text);
+  }
+  const pan = allTestPans[0] as string;
+  const grouped = pan.replace(/(\d{4})(?=\d)/g, '$1-');
+  for (const text of [`${uuid} ${pan}`, `${pan}-${uuid}`, `${uuid}-${grouped}`, `${grouped}/${uuid}`]) {
+    assert.equal(findPans(text).length, 1, text.replace(/\d/g, '#'));
+    assert.equal(redactPans(text).includes(uuid), true);
+    assert.equal(redactPans(text).includes(pan.slice(4, 12)), false);
+  }
+  fc.assert(
+    fc.property(fc.uuid(), (id) => {
+      assert.deepEqual(findPans(`request ${id} done`), []);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
 test('property: after redaction no Luhn-valid 13–19 digit run survives, whatever surrounds it', () => {
   const pan = fc
     .tuple(fc.integer({ min: 12, max: 18 }), fc.stringMatching(/^[1-9][0-9]{17}$/))

@@ -3,7 +3,7 @@
  * A candidate is 13–19 digits, contiguous or with up to three separators between any two of them
  * (spaces of any kind, tabs, hyphens, dots, slashes, underscores, plus signs: every way people and
  * systems write a card number), not touching other digits, that passes the Luhn check. Line breaks do
- * not join digits.
+ * not join digits, nor do the hyphens of a UUID.
  */
 
 export function luhnValid(digits: string): boolean {
@@ -28,6 +28,13 @@ export function luhnValid(digits: string): boolean {
 // luhnValid, and esbuild drops unused literals but keeps constructor calls.
 const CANDIDATE = /(?<!\d)\d(?:[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000\-./_+]{0,3}\d){12,}(?!\d)/g;
 const THIRTEEN_DIGITS = /\d(?:[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000\-./_+]{0,3}\d){12}/;
+// An RFC 9562 UUID (8-4-4-4-12 hex, a version and the RFC variant): request, event and merchants' order
+// ids. Its hyphens would join its digit groups into a 13–19 digit run that passes Luhn for about one
+// random UUID in 140, so a request id, a stored answer or a merchant's metadata would pass for a card
+// number. No group of a UUID holds 13 digits, and no one writes a card number in its groups: a UUID's
+// digits are not a candidate, while a card number written next to one still is.
+const UUID =
+  /(?<![0-9A-Za-z])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[1-8][0-9A-Fa-f]{3}-[89ABab][0-9A-Fa-f]{3}-[0-9A-Fa-f]{12}(?![0-9A-Za-z])/g;
 
 export interface PanMatch {
   index: number;
@@ -38,7 +45,10 @@ export interface PanMatch {
 /** Every digit run in `text` that is, or embeds, a Luhn-valid 13–19 digit sequence. */
 export function findPans(text: string): PanMatch[] {
   const found: PanMatch[] = [];
-  for (const m of text.matchAll(CANDIDATE)) {
+  if (!THIRTEEN_DIGITS.test(text)) return found;
+  // Same length, so indexes still point into `text`; a UUID's digits become letters and join nothing.
+  const scanned = text.replace(UUID, (uuid) => uuid.replace(/\d/g, 'u'));
+  for (const m of scanned.matchAll(CANDIDATE)) {
     const raw = m[0];
     const digits = raw.replace(/\D/g, '');
     if (digits.length >= 13 && digits.length <= 19 && luhnValid(digits)) {

@@ -200,8 +200,10 @@ for (const backend of backends()) {
       t = await startTestPlatform(backend, 'card-data-scan', {
         roles: ['vault', 'api', 'acquirer'],
         env: {
-          CARDHOLD_FORWARD_TIMEOUT_MS: '500',
-          CARDHOLD_ACQUIRER_HANG_MS: '1500',
+          // Well above an ordinary answer on a loaded CI machine (at 500 ms a capture was once taken for a
+          // timeout there), well below the test acquirer's hang.
+          CARDHOLD_FORWARD_TIMEOUT_MS: '2500',
+          CARDHOLD_ACQUIRER_HANG_MS: '5000',
           CARDHOLD_RECONCILE_INTERVAL_SECONDS: '3600',
           CARDHOLD_WEBHOOK_POLL_INTERVAL_MS: '50',
         },
@@ -266,15 +268,12 @@ for (const backend of backends()) {
         ).status,
         200,
       );
-      assert.equal(
-        (await post(`/v1/payment_intents/${held.json.id}/capture`, { amount_to_capture: 1000 })).json.status,
-        'succeeded',
-      );
-      assert.equal(
-        (await post('/v1/refunds', { payment_intent: held.json.id, amount: 1500 })).json.status,
-        'succeeded',
-      );
-      assert.equal((await post('/v1/refunds', { payment_intent: held.json.id })).json.status, 'succeeded');
+      const rest = await post(`/v1/payment_intents/${held.json.id}/capture`, { amount_to_capture: 1000 });
+      assert.equal(rest.json.status, 'succeeded', rest.text);
+      const part = await post('/v1/refunds', { payment_intent: held.json.id, amount: 1500 });
+      assert.equal(part.json.status, 'succeeded', part.text);
+      const all = await post('/v1/refunds', { payment_intent: held.json.id });
+      assert.equal(all.json.status, 'succeeded', all.text);
 
       // A four-digit CVV (amex), Stripe's form encoding, captured at once, under an idempotency key.
       const amex = await tokenize(testCards.amex, cvv4);

@@ -45,8 +45,10 @@ for (const backend of backends()) {
       t = await startTestPlatform(backend, 'payments', {
         roles: ['vault', 'api', 'acquirer'],
         env: {
-          CARDHOLD_FORWARD_TIMEOUT_MS: '500',
-          CARDHOLD_ACQUIRER_HANG_MS: '1500',
+          // Well above an ordinary answer on a loaded CI machine (at 500 ms a capture was once taken for a
+          // timeout there), well below the test acquirer's hang.
+          CARDHOLD_FORWARD_TIMEOUT_MS: '2500',
+          CARDHOLD_ACQUIRER_HANG_MS: '5000',
           CARDHOLD_FORWARD_ALLOWLIST: dead,
           // Three connectors: one that cannot be reached, then the test acquirer under two names.
           CARDHOLD_CONNECTORS: JSON.stringify([

@@ -167,6 +167,8 @@ describe('webhook URLs', () => {
       'https://224.0.0.1/h',
       'https://[::ffff:127.0.0.1]/h',
       'https://[::127.0.0.1]/h',
+      'https://[::ffff:0:127.0.0.1]/h',
+      'https://[::ffff:0:a9fe:a9fe]/h',
       'https://[64:ff9b::a9fe:a9fe]/h',
       'https://[2002:7f00:1::]/h',
       'https://[fec0::1]/h',

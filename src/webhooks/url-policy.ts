@@ -5,7 +5,7 @@ import { CardholdError } from '../shared/errors.ts';
 /**
  * Addresses a production deployment must not post to: its own host, private and shared networks, and
  * every special-purpose range (IANA), including the IPv6 forms that carry an IPv4 address inside
- * (compatible, NAT64, 6to4), which could otherwise reach 127.0.0.1 or 169.254.169.254. IPv4-mapped
+ * (compatible, translated, NAT64, 6to4), which could otherwise reach 127.0.0.1 or 169.254.169.254. IPv4-mapped
  * addresses (::ffff:127.0.0.1) BlockList checks against the IPv4 rules itself; a ::ffff:0:0/96 rule
  * would match every IPv4 address.
  */
@@ -31,6 +31,8 @@ for (const [net, prefix] of [
 }
 for (const [net, prefix] of [
   ['::', 96],
+  // IPv4-translated (SIIT, RFC 2765): ::ffff:0:a.b.c.d, which a translator on the path turns into a.b.c.d.
+  ['::ffff:0:0:0', 96],
   ['64:ff9b::', 96],
   ['64:ff9b:1::', 48],
   ['100::', 64],

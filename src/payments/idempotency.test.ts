@@ -33,6 +33,12 @@ describe(`idempotency keys (${backend})`, () => {
         return { status: 200, body: { run: runs } };
       }),
     );
+    app.post('/work/:id', (request, reply) =>
+      idempotency.handle(request, reply, t.merchantId, async () => {
+        runs++;
+        return { status: 200, body: { run: runs, id: (request.params as { id: string }).id } };
+      }),
+    );
     await app.ready();
   });
   after(async () => {
@@ -106,5 +112,21 @@ describe(`idempotency keys (${backend})`, () => {
     const left = await t.adminSql`
       select 1 from payments.idempotency_keys where merchant_id = ${t.merchantId} and key = ${stale}`;
     assert.equal(left.length, 0);
+  });
+
+  test('the same key on the same payment path replays however the path is percent-encoded; another path is another request', async () => {
+    const key = freshKey();
+    const send = (url: string) =>
+      app.inject({ method: 'POST', url, headers: { 'idempotency-key': key }, payload: { amount: 100 } });
+    const first = await send('/work/pi_1');
+    assert.equal(first.statusCode, 200);
+    const before = runs;
+    for (const url of ['/work/pi%5F1', '/work/%70i_1', '/work/pi_1?expand=x']) {
+      const again = await send(url);
+      assert.equal(again.headers['idempotent-replayed'], 'true', url);
+      assert.deepEqual(again.json(), first.json(), url);
+    }
+    assert.equal(runs, before, 'the work ran once');
+    assert.equal((await send('/work/pi_2')).json().code, 'idempotency_key_reused');
   });
 });

@@ -57,8 +57,11 @@ export class Idempotency {
         detail: 'An idempotency key is 1 to 255 printable ASCII characters',
       });
     }
+    // The route and its decoded parameters, not the raw path: `pi_1` and `pi%5F1` name one payment, so
+    // a retry that encodes the path differently replays instead of being refused as another request.
     const hash = createHash('sha256')
-      .update(`${request.method} ${request.url.split('?')[0]}\n`)
+      .update(`${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}\n`)
+      .update(`${canonical(request.params ?? {})}\n`)
       .update(canonical(request.body))
       .digest();
 

@@ -57,6 +57,11 @@ export interface OperationInput {
   amount: number;
 }
 
+export interface CaptureInput extends OperationInput {
+  /** The last capture: the processor releases what is left of the authorization to the cardholder. */
+  final: boolean;
+}
+
 /** The processor's view of one authorization, by our reference. */
 export interface SyncedAuthorization {
   processorId: string;
@@ -72,7 +77,7 @@ export interface Connector {
   readonly name: string;
   readonly capabilities: ConnectorCapabilities;
   authorize(input: AuthorizeInput): Promise<ConnectorResult<Authorized>>;
-  capture(input: OperationInput): Promise<ConnectorResult<void>>;
+  capture(input: CaptureInput): Promise<ConnectorResult<void>>;
   void(input: Omit<OperationInput, 'amount'>): Promise<ConnectorResult<void>>;
   refund(input: OperationInput): Promise<ConnectorResult<void>>;
   /** `undefined`: the processor has no authorization with this reference. */

@@ -55,6 +55,29 @@ describe('acquirer ledger', () => {
     assert.equal(refunded.state, 'captured', 'refunds do not change the capture state');
   });
 
+  test('a final capture releases what it did not take: nothing more can be captured, refunds still can be', () => {
+    const ledger = new AcquirerLedger();
+    const { id } = ledger.record(authorization());
+    ledger.capture(id, { amount: 300, reference: 'c1', final: false });
+    const open = ledger.get(id);
+    assert.deepEqual([open.state, open.released_amount], ['partially_captured', 0]);
+    const last = ledger.capture(id, { amount: 200, reference: 'c2', final: true });
+    assert.deepEqual(
+      [last.state, last.captured_amount, last.released_amount],
+      ['captured', 500, 500],
+      'the 500 never captured goes back to the cardholder',
+    );
+    // The same reference again is a repeat, answered as the books stand; a new capture is refused.
+    assert.deepEqual(ledger.capture(id, { amount: 200, reference: 'c2', final: true }), last);
+    assert.throws(() => ledger.capture(id, { amount: 1, reference: 'c3' }), refusedWith('invalid_state'));
+    assert.throws(() => ledger.void(id, { reference: 'v1' }), refusedWith('invalid_state'));
+    assert.equal(ledger.refund(id, { amount: 500, reference: 'r1' }).refunded_amount, 500);
+    // A final capture of everything releases nothing.
+    const whole = ledger.record(authorization({ reference: 'auth-2' }));
+    const all = ledger.capture(whole.id, { amount: 1000, reference: 'c4', final: true });
+    assert.deepEqual([all.state, all.released_amount], ['captured', 0]);
+  });
+
   test('refunds are bounded by what was captured, not by what was authorized', () => {
     const ledger = new AcquirerLedger();
     const { id } = ledger.record(authorization());

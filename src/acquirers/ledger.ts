@@ -76,6 +76,7 @@ export class AcquirerLedger {
       authorized_amount: approved ? input.amount : 0,
       captured_amount: 0,
       refunded_amount: 0,
+      released_amount: 0,
       state: approved ? 'authorized' : 'declined',
       card: { ...input.card },
       captures: [],
@@ -89,15 +90,23 @@ export class AcquirerLedger {
     return structuredClone(view);
   }
 
-  capture(id: string, request: { amount: number; reference: string }): AuthorizationView {
+  capture(id: string, request: { amount: number; reference: string; final?: boolean }): AuthorizationView {
     const entry = this.#entry(id);
     const { view } = entry;
     if (!view.captures.some((c) => c.reference === request.reference)) {
-      if (view.state === 'declined' || view.state === 'voided') throw stateError('captured', view.state);
+      // A final capture closed the authorization: what it did not take was given back.
+      const closed = view.released_amount > 0;
+      if (view.state === 'declined' || view.state === 'voided' || closed) {
+        throw stateError('captured', view.state);
+      }
       if (view.captured_amount + request.amount > view.authorized_amount) {
         throw new CardholdError('amount_exceeds_authorized', { field: 'amount' });
       }
       this.#addCapture(entry, request.amount, request.reference);
+      if (request.final === true && view.captured_amount < view.authorized_amount) {
+        view.released_amount = view.authorized_amount - view.captured_amount;
+        view.state = 'captured';
+      }
     }
     return structuredClone(view);
   }

@@ -37,10 +37,22 @@ export const AuthorizeBody = Type.Object(
 );
 
 export const CaptureBody = Type.Object(
+  {
+    amount: Amount,
+    reference: Reference,
+    final: Type.Optional(
+      Type.Boolean({
+        description:
+          'The last capture: what is left of the authorization is released to the cardholder (released_amount) and nothing more can be captured. Default false.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export const RefundBody = Type.Object(
   { amount: Amount, reference: Reference },
   { additionalProperties: false },
 );
-export const RefundBody = CaptureBody;
 export const VoidBody = Type.Object({ reference: Reference }, { additionalProperties: false });
 
 export const AuthorizationParams = Type.Object({
@@ -69,6 +81,8 @@ export const Authorization = Type.Object({
   authorized_amount: Type.Integer(),
   captured_amount: Type.Integer(),
   refunded_amount: Type.Integer(),
+  /** Authorized, never captured, and given back by a final capture. */
+  released_amount: Type.Integer(),
   state: Type.Enum(['authorized', 'partially_captured', 'captured', 'voided', 'declined']),
   card: Type.Object({ brand: Type.String(), last4: Type.String() }),
   captures: Type.Array(Movement),

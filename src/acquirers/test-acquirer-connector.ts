@@ -2,6 +2,7 @@ import type { ForwardAnswer, VaultClient } from '../payments/vault-client.ts';
 import type {
   Authorized,
   AuthorizeInput,
+  CaptureInput,
   Connector,
   ConnectorCapabilities,
   ConnectorResult,
@@ -83,10 +84,11 @@ export class TestAcquirerConnector implements Connector {
     });
   }
 
-  capture(input: OperationInput): Promise<ConnectorResult<void>> {
+  capture(input: CaptureInput): Promise<ConnectorResult<void>> {
     return this.#operation(input.merchantId, `/v1/authorizations/${input.processorId}/captures`, {
       amount: input.amount,
       reference: input.reference,
+      final: input.final,
     });
   }
 

@@ -157,6 +157,25 @@ describe('test acquirer: outcomes, ledger, triggers', () => {
     const read = await api.call('GET', base);
     assert.deepEqual(read.json, refunded.json, 'a read shows the books as they are');
 
+    // A final capture over HTTP releases the rest; a capture after it is refused.
+    const { json: closing } = await api.authorize(acquirerTestCards.approve, { amount: 1000 });
+    const closingBase = `/v1/authorizations/${closing.id}`;
+    const last = await api.call<{ state: string; released_amount: number }>(
+      'POST',
+      `${closingBase}/captures`,
+      {
+        amount: 250,
+        reference: 'cap-final',
+        final: true,
+      },
+    );
+    assert.deepEqual([last.json.state, last.json.released_amount], ['captured', 750]);
+    const after = await api.call<Problem>('POST', `${closingBase}/captures`, {
+      amount: 1,
+      reference: 'cap-late',
+    });
+    assert.deepEqual([after.status, after.json.code], [409, 'invalid_state']);
+
     const { json: voidable } = await api.authorize(acquirerTestCards.approve);
     const voided = await api.call('POST', `/v1/authorizations/${voidable.id}/void`, { reference: 'v' });
     assert.equal(voided.json.state, 'voided');

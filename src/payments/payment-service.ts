@@ -663,6 +663,7 @@ export class PaymentService {
         merchantId: ctx.merchantId,
         processorId: payment.connector_payment_id as string,
         amount: Number(attempt.amount),
+        final: attempt.capture,
       })
       .catch(notAnswered);
     return this.applyCapture(attempt, result);

@@ -466,6 +466,23 @@ for (const backend of backends()) {
       assert.equal(second.json.amount_capturable, 0);
       const third = await act(id, 'capture', { amount_to_capture: 100 });
       assert.equal(third.json.code, 'payment_state_invalid');
+      // The final capture closed the authorization at the processor: the 500 never captured is released
+      // to the cardholder, not held until the authorization expires.
+      const [row] = await t.adminSql<{ connector_payment_id: string }[]>`
+        select connector_payment_id from payments.payment_intents where id = ${id}`;
+      const atProcessor = await t.request<{
+        state: string;
+        captured_amount: number;
+        released_amount: number;
+      }>('GET', `${t.acquirerUrl}/v1/authorizations/${row?.connector_payment_id}`, {
+        key: null,
+        dispatcher: await t.serviceAgent('vault'),
+      });
+      assert.equal(atProcessor.status, 200, atProcessor.text);
+      assert.deepEqual(
+        [atProcessor.json.state, atProcessor.json.captured_amount, atProcessor.json.released_amount],
+        ['captured', 500, 500],
+      );
     });
 
     test('a capture that fails while another takes the rest gives its amount back to a payment still capturable', async () => {

@@ -160,7 +160,7 @@ export const settings = {
     min: 1,
     max: 86_400,
     description:
-      'How often the certificates, keys and CA bundle in CARDHOLD_TLS_DIR are checked for changes; a change takes effect for new connections without a restart.',
+      'How often the certificates, keys and CA bundle in CARDHOLD_TLS_DIR are checked for changes; a change takes effect for new connections without a restart. Files that do not make a working pair (a key read before its certificate was written) are reported once (TLS reload failed) and the running certificate kept until they change again.',
   },
   oidcIssuer: {
     env: 'CARDHOLD_OIDC_ISSUER',

@@ -47,11 +47,24 @@ export async function openTlsSource(config: Config): Promise<TlsSource> {
         void material(role).then((m) => {
           last = digest(m);
         }, onError);
+        // Files seen that could not be applied (a key and certificate that do not match, a file caught
+        // half-written by a rotation that does not swap files atomically): reported once, the running
+        // context kept, and tried again as soon as the files change.
+        let refused: string | undefined;
         const timer = setInterval(() => {
           material(role).then((m) => {
             const now = digest(m);
-            if (last !== undefined && now !== last) apply(m);
+            if (last === undefined) last = now;
+            if (now === last || now === refused) return;
+            try {
+              apply(m);
+            } catch (error) {
+              refused = now;
+              onError(error);
+              return;
+            }
             last = now;
+            refused = undefined;
           }, onError);
         }, config.tlsReloadSeconds * 1000);
         timer.unref();

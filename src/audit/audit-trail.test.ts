@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Sql } from 'postgres';
 import { testCards } from '../../test/fixtures/cards.ts';
-import { backends, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { backends, futureYear, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
 import { verifyTrail } from './verify.ts';
 
 interface Row {
@@ -72,7 +72,7 @@ for (const backend of backends()) {
         'POST',
         `${t.vaultUrl}/v1/tokens`,
         {
-          body: { pan: testCards.visa, exp_month: 12, exp_year: 2030, cvv: '739' },
+          body: { pan: testCards.visa, exp_month: 12, exp_year: futureYear, cvv: '739' },
           headers,
         },
       );
@@ -139,7 +139,7 @@ for (const backend of backends()) {
       });
       // Reveal (the vault's own use) records its stated reason.
       const again = await t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
-        body: { pan: testCards.mastercard, exp_month: 12, exp_year: 2030 },
+        body: { pan: testCards.mastercard, exp_month: 12, exp_year: futureYear },
       });
       await t.platform.services.vault!.tokens.reveal(t.access, again.json.token.id, 'forward to processor');
       const reveal = (await records(t.adminSql, 'token.reveal')).at(-1);
@@ -154,7 +154,7 @@ for (const backend of backends()) {
     test('a burst of reads shares statements: each read has one record with its own outcome, and the chain verifies', async () => {
       const tokenize = (pan: string) =>
         t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
-          body: { pan, exp_month: 12, exp_year: 2030 },
+          body: { pan, exp_month: 12, exp_year: futureYear },
         });
       const [a, b] = [
         (await tokenize(testCards.visa)).json.token.id,
@@ -200,7 +200,7 @@ for (const backend of backends()) {
 
     test('free text cut at its limit never splits a character, and a NUL never reaches the database: no shared statement fails', async () => {
       const made = await t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
-        body: { pan: testCards.visa, exp_month: 12, exp_year: 2030 },
+        body: { pan: testCards.visa, exp_month: 12, exp_year: futureYear },
       });
       const vault = t.platform.services.vault;
       assert.ok(vault);
@@ -258,7 +258,7 @@ for (const backend of backends()) {
       });
       // The vault created this merchant's key-encrypting keys on first use: system-level objects.
       const tokenized = await t.request('POST', `${t.vaultUrl}/v1/tokens`, {
-        body: { pan: testCards.visa, exp_month: 12, exp_year: 2030 },
+        body: { pan: testCards.visa, exp_month: 12, exp_year: futureYear },
       });
       assert.equal(tokenized.status, 201);
       const kek = (await records(t.adminSql, 'key.create')).filter((r) => r.merchant_id === t.merchantId);
@@ -358,7 +358,7 @@ for (const backend of backends()) {
       );
       const denied = await t.request('POST', `${t.vaultUrl}/v1/tokens`, {
         key: limited.json.secret,
-        body: { pan: testCards.visa, exp_month: 12, exp_year: 2030 },
+        body: { pan: testCards.visa, exp_month: 12, exp_year: futureYear },
       });
       assert.equal(denied.status, 403);
       assertComplete((await records(t.adminSql, 'access.denied')).at(-1), {

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { Sql } from 'postgres';
 import { testCards } from '../../test/fixtures/cards.ts';
-import { backends, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { backends, futureYear, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
 import { CvvSlots } from '../vault/cvv-slots.ts';
 import { loadPublicSigningKeys } from './audit-keys.ts';
 import { recordHash } from './record-hash.ts';
@@ -59,7 +59,7 @@ for (const backend of backends()) {
       const vault = t.platform.services.vault!;
       for (let i = 0; i < 12; i++) {
         await t.request('POST', `${t.vaultUrl}/v1/tokens`, {
-          body: { pan: testCards.visa, exp_month: 12, exp_year: 2030 },
+          body: { pan: testCards.visa, exp_month: 12, exp_year: futureYear },
         });
       }
       await vault.audit.checkpointer!.checkpoint();
@@ -444,7 +444,7 @@ for (const backend of backends()) {
 
     test('with the trail unwritable, tokenize, read and delete answer 503 and change nothing', async () => {
       const created = await t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
-        body: { pan: testCards.visa, exp_month: 12, exp_year: 2030 },
+        body: { pan: testCards.visa, exp_month: 12, exp_year: futureYear },
       });
       assert.equal(created.status, 201);
       const id = created.json.token.id;
@@ -456,7 +456,7 @@ for (const backend of backends()) {
       await t.adminSql`revoke insert on audit.records from cardhold_vault_runtime`;
       try {
         const tokenize = await t.request<{ code: string }>('POST', `${t.vaultUrl}/v1/tokens`, {
-          body: { pan: testCards.mastercard, exp_month: 12, exp_year: 2030, cvv: '739' },
+          body: { pan: testCards.mastercard, exp_month: 12, exp_year: futureYear, cvv: '739' },
         });
         assert.equal(tokenize.status, 503);
         assert.equal(tokenize.json.code, 'audit_unavailable');

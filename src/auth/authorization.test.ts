@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { URI } from 'otpauth';
 import { Agent } from 'undici';
 import { testCards } from '../../test/fixtures/cards.ts';
-import { backends, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { backends, futureYear, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
 import { AUDIENCE, ISSUER, startIdentityProvider } from '../../test/identity-provider.ts';
 import { routeTable } from '../http/create-server.ts';
 import type { ServiceRole } from '../keys/local-ca.ts';
@@ -372,7 +372,7 @@ describe('authorization: every role against every route (embedded)', () => {
 
   test('a full card number is revealed only to a person with tokens:reveal, fresh MFA and a reason', async () => {
     const created = await t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
-      body: { pan: testCards.mastercard, exp_month: 11, exp_year: 2031, holder_name: 'A Holder' },
+      body: { pan: testCards.mastercard, exp_month: 11, exp_year: futureYear, holder_name: 'A Holder' },
     });
     const id = created.json.token.id;
     const url = `${t.vaultUrl}/v1/tokens/${id}/reveal`;
@@ -438,7 +438,7 @@ describe('authorization: every role against every route (embedded)', () => {
     });
     const confined = await idp.mint({ groups: ['support'], merchant: other.json.merchant.id });
     const token = await t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
-      body: { pan: testCards.visa, exp_month: 12, exp_year: 2030 },
+      body: { pan: testCards.visa, exp_month: 12, exp_year: futureYear },
     });
     const missingMerchant = `mer_${'Z'.repeat(22)}`;
     const same = async (foreign: string, missing: string, headers: Record<string, string> = {}) => {
@@ -557,7 +557,7 @@ describe('authorization: every role against every route (embedded)', () => {
 
   test('from the vault’s own origin (the hosted fields), a publishable key needs an allowed embedding origin', async () => {
     const pk = credentials.get('merchant-publishable')!.key as string;
-    const body = { pan: testCards.visa, exp_month: 12, exp_year: 2030 };
+    const body = { pan: testCards.visa, exp_month: 12, exp_year: futureYear };
     const vaultOrigin = new URL(t.vaultUrl).origin;
     const tokenize = (headers: Record<string, string>) =>
       t.request('POST', `${t.vaultUrl}/v1/tokens`, { key: pk, body, headers });
@@ -576,7 +576,7 @@ describe('authorization: every role against every route (embedded)', () => {
 
   test('a publishable key tokenizes only from its allowed origins, and does nothing else', async () => {
     const pk = credentials.get('merchant-publishable')!.key as string;
-    const body = { pan: testCards.visa, exp_month: 12, exp_year: 2030 };
+    const body = { pan: testCards.visa, exp_month: 12, exp_year: futureYear };
     const ok = await t.request('POST', `${t.vaultUrl}/v1/tokens`, {
       key: pk,
       body,
@@ -655,7 +655,7 @@ describe('tenant isolation and key rotation (embedded)', () => {
     const mine = await t.request<{ token: { id: string; fingerprint: string }; cvv_slot: { id: string } }>(
       'POST',
       `${t.vaultUrl}/v1/tokens`,
-      { body: { pan: testCards.visa, exp_month: 12, exp_year: 2030, cvv: '739' } },
+      { body: { pan: testCards.visa, exp_month: 12, exp_year: futureYear, cvv: '739' } },
     );
     const { id } = mine.json.token;
     const slot = mine.json.cvv_slot.id;
@@ -703,7 +703,8 @@ describe('tenant isolation and key rotation (embedded)', () => {
     const rotated = await t.request<{ id: string; secret: string; label: string }>(
       'POST',
       `${t.apiUrl}/v1/merchants/${otherMerchant}/api-keys/${first.json.id}/rotate`,
-      { key: t.adminToken, body: { overlap_seconds: 2 } },
+      // Five seconds: room for the two requests below on a loaded machine.
+      { key: t.adminToken, body: { overlap_seconds: 5 } },
     );
     assert.equal(rotated.status, 201);
     assert.equal(rotated.json.label, 'to rotate');
@@ -711,7 +712,7 @@ describe('tenant isolation and key rotation (embedded)', () => {
       (await t.request('GET', `${t.vaultUrl}/v1/tokens?limit=1`, { key })).status;
     assert.equal(await works(first.json.secret), 200, 'old key during the overlap');
     assert.equal(await works(rotated.json.secret), 200, 'new key');
-    await new Promise((resolve) => setTimeout(resolve, 2300));
+    await new Promise((resolve) => setTimeout(resolve, 5300));
     assert.equal(await works(first.json.secret), 401, 'old key after the overlap');
     assert.equal(await works(rotated.json.secret), 200, 'new key after the overlap');
     const again = await t.request(
@@ -746,7 +747,7 @@ for (const backend of backends()) {
     after(async () => t?.close());
 
     test('a credential over its limit gets 429 with retry-after; others and reads are unaffected', async () => {
-      const body = { pan: testCards.visa, exp_month: 12, exp_year: 2030 };
+      const body = { pan: testCards.visa, exp_month: 12, exp_year: futureYear };
       for (let i = 0; i < 3; i++) {
         assert.equal((await t.request('POST', `${t.vaultUrl}/v1/tokens`, { body })).status, 201);
       }

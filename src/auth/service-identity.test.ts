@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { connect } from 'node:tls';
 import { Agent } from 'undici';
 import { testCards } from '../../test/fixtures/cards.ts';
-import { startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { futureYear, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
 import { type LocalCa, openLocalCa } from '../keys/local-ca.ts';
 
 /** A TLS directory as production has one (CARDHOLD_TLS_DIR), filled from a CA of the test's own. */
@@ -60,7 +60,7 @@ describe('service identities: mTLS with the identity in the URI SAN (embedded)',
 
   test('the api service reads through its certificate, only what service-api may, for the merchant it names', async () => {
     const created = await t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
-      body: { pan: testCards.visa, exp_month: 12, exp_year: 2030 },
+      body: { pan: testCards.visa, exp_month: 12, exp_year: futureYear },
     });
     const api = await agentFor(ca, 'api');
     const asMerchant = { 'cardhold-merchant': t.merchantId };
@@ -74,7 +74,7 @@ describe('service identities: mTLS with the identity in the URI SAN (embedded)',
       key: null,
       headers: asMerchant,
       dispatcher: api,
-      body: { pan: testCards.visa, exp_month: 12, exp_year: 2030 },
+      body: { pan: testCards.visa, exp_month: 12, exp_year: futureYear },
     });
     assert.equal(write.status, 403, 'service-api does not hold tokens:create');
     const records = await t.adminSql<{ actor_type: string; actor_id: string }[]>`

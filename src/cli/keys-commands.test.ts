@@ -89,7 +89,7 @@ describe('`cardhold keys` lifecycle commands and `merchants freeze` (embedded)',
 
     const setAge = (days: number) =>
       t.adminSql`
-        update vault.key_encryption_keys set created_at = now() - make_interval(days => ${days})
+        update vault.key_encryption_keys set created_at = now() - make_interval(hours => ${days} * 24)
         where merchant_id = ${t.merchantId} and purpose = 'pan' and state = 'active'`;
     await setAge(80);
     const warn = await cli(t, ['keys', 'status'], {

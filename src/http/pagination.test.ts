@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { testCards } from '../../test/fixtures/cards.ts';
-import { backends, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
+import { backends, futureYear, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
 
 interface Page {
   data: { id: string }[];
@@ -26,13 +26,13 @@ for (const backend of backends()) {
     before(async () => {
       t = await startTestPlatform(backend, 'pagination', { roles: ['vault', 'api', 'acquirer'] });
       const token = await t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
-        body: { pan: testCards.visa, exp_month: 12, exp_year: 2031 },
+        body: { pan: testCards.visa, exp_month: 12, exp_year: futureYear },
       });
       assert.equal(token.status, 201, token.text);
       made.tokens.push(token.json.token.id);
       for (let i = 0; i < 4; i++) {
         const more = await t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
-          body: { pan: testCards.mastercard, exp_month: 1 + i, exp_year: 2031 },
+          body: { pan: testCards.mastercard, exp_month: 1 + i, exp_year: futureYear },
         });
         assert.equal(more.status, 201, more.text);
         made.tokens.push(more.json.token.id);

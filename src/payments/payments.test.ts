@@ -491,19 +491,34 @@ for (const backend of backends()) {
       const connector = t.platform.services.payments?.connector(paid.r.json.connector as string);
       assert.ok(connector);
       const capture = connector.capture;
-      // The capture of 400 is slow and then fails without reaching the processor.
+      // The capture of 400 reaches its processor call (its amount reserved) and waits there until the
+      // other capture is done; then it fails without reaching the processor. Latches, not sleeps: a slow
+      // machine changes nothing.
+      let entered: () => void = () => undefined;
+      const inFlight = new Promise<void>((resolve) => {
+        entered = resolve;
+      });
+      let release: () => void = () => undefined;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
       connector.capture = async (input) => {
         if (input.amount !== 400) return capture.call(connector, input);
-        await new Promise((resolve) => setTimeout(resolve, 400));
+        entered();
+        await released;
         return { kind: 'failed', code: 'processor_unreachable' };
       };
       try {
         const slow = act(id, 'capture', { amount_to_capture: 400, final_capture: false });
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        const other = await act(id, 'capture', { amount_to_capture: 600, final_capture: false });
-        assert.equal(other.status, 200, other.text);
-        assert.equal(other.json.amount_capturable, 0, 'the rest is reserved by the capture in flight');
-        assert.equal(other.json.status, 'requires_capture', 'not done while a capture is in flight');
+        await inFlight;
+        try {
+          const other = await act(id, 'capture', { amount_to_capture: 600, final_capture: false });
+          assert.equal(other.status, 200, other.text);
+          assert.equal(other.json.amount_capturable, 0, 'the rest is reserved by the capture in flight');
+          assert.equal(other.json.status, 'requires_capture', 'not done while a capture is in flight');
+        } finally {
+          release();
+        }
         assert.equal((await slow).json.code, 'processor_unavailable');
       } finally {
         connector.capture = capture;

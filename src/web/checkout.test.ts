@@ -307,8 +307,13 @@ describe('hosted card fields and the demo checkout, in Chromium', { skip: skipWi
     const page = await context.newPage();
     const blocked: string[] = [];
     page.on('console', (m) => blocked.push(m.text()));
+    // Waits for the refusal itself rather than a fixed time: a slow browser reports it late.
+    const refusal = page.waitForEvent('console', {
+      predicate: (m) => /frame-ancestors/.test(m.text()),
+      timeout: 15_000,
+    });
     await page.goto(`${evilOrigin}/frame?src=${encodeURIComponent(url(demoOrigin))}`);
-    await page.waitForTimeout(500);
+    await refusal.catch(() => undefined);
     const lying = page.frames().find((f) => f !== page.mainFrame());
     assert.ok(lying, 'the frame element exists');
     assert.equal(await lying.locator('#number').count(), 0, 'the browser refused to render the fields');
@@ -345,13 +350,15 @@ describe('hosted card fields and the demo checkout, in Chromium', { skip: skipWi
       `window.shop.frames[0].postMessage(${JSON.stringify(forged)}, '*');
        window.shop.frames[0].postMessage(${JSON.stringify(style)}, '*')`,
     );
-    await shop.waitForTimeout(1000);
+    // Both messages are reported as ignored (waited for, up to 15 s), then a moment more for a forged
+    // submit that would tokenize.
+    const ignored = () =>
+      warnings.filter((w) => w === `cardhold: ignored a message from ${evilOrigin}`).length;
+    for (const until = Date.now() + 15_000; ignored() < 2 && Date.now() < until; )
+      await shop.waitForTimeout(50);
+    await shop.waitForTimeout(500);
     assert.deepEqual(tokenizations, [], 'a forged submit tokenized nothing');
-    assert.equal(
-      warnings.filter((w) => w === `cardhold: ignored a message from ${evilOrigin}`).length,
-      2,
-      warnings.join(' | '),
-    );
+    assert.equal(ignored(), 2, warnings.join(' | '));
     assert.notEqual(
       await frame.evaluate('getComputedStyle(document.documentElement).getPropertyValue("--ch-color")'),
       'red',

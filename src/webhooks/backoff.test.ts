@@ -275,7 +275,7 @@ for (const backend of backends()) {
         settings: { pollIntervalMs: 20, requestTimeoutMs: 20_000, concurrency: 5, perEndpoint: 2 },
       });
       const until = async (what: string, done: () => boolean | Promise<boolean>) => {
-        for (const limit = Date.now() + 5000; !(await done()); ) {
+        for (const limit = Date.now() + 30_000; !(await done()); ) {
           assert.ok(Date.now() < limit, `timed out waiting until ${what}`);
           await new Promise((resolve) => setTimeout(resolve, 10));
         }
@@ -336,7 +336,7 @@ for (const backend of backends()) {
       const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       try {
         d.start();
-        for (let i = 0; i < 250 && held.length === 0; i++) await wait(20);
+        for (let i = 0; i < 1500 && held.length === 0; i++) await wait(20);
         assert.equal(held.length, 1, 'the first attempt is in flight');
         const [delivery] = await t.adminSql<{ id: string }[]>`
           select id from webhooks.deliveries where endpoint_id = ${endpoint.json.id}`;
@@ -346,7 +346,7 @@ for (const backend of backends()) {
         await wait(300); // fifteen polls
         assert.equal(held.length, 1, 'no second request beside the one in flight');
         for (const res of held) res.end();
-        for (let i = 0; i < 250; i++) {
+        for (let i = 0; i < 1500; i++) {
           const [row] = await t.adminSql<{ status: string }[]>`
             select status from webhooks.deliveries where id = ${delivery.id}`;
           if (row?.status === 'succeeded') break;

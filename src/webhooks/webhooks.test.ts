@@ -385,12 +385,13 @@ for (const backend of backends()) {
       const m = await newMerchant('Abandoned Ltd');
       receiver.answers.set('/abandon', 503);
       const endpoint = await createEndpoint(m.key, { url: receiver.url('/abandon'), enabled_events: ['*'] });
-      // Events dated so that the horizon ends within a moment (late) or has already ended (stale).
+      // Events dated so that the horizon ends within a few seconds (late: retried every 200 ms or less
+      // until then, with room for a slow machine's first attempt) or has already ended (stale).
       const late = await enqueue(
         m.id,
         'payment_intent.succeeded',
         paymentLike(1),
-        new Date(Date.now() - HORIZON_MS + 600),
+        new Date(Date.now() - HORIZON_MS + 4000),
       );
       const stale = await enqueue(
         m.id,

@@ -89,6 +89,7 @@ const expectedAccess: Record<string, Permission | 'public' | 'session' | 'person
   'api GET /v1/events/:id': 'webhooks:manage',
   // Web (issue 10): the hosted card fields and the SDK serve no card data; the page checks its key itself.
   'vault GET /hosted/card-fields': 'public',
+  'vault POST /hosted/csp-reports': 'public',
   'vault GET /hosted/card-fields.js': 'public',
   'vault GET /hosted/card-fields.css': 'public',
   'vault GET /sdk/cardhold.js': 'public',

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ServiceRole } from '../keys/local-ca.ts';
 import type { Logger } from '../shared/logger.ts';
+import { type CspDirective, cspDirectives } from '../web/csp-reports.ts';
 import type { TlsMaterial } from './create-server.ts';
 
 /**
@@ -68,6 +69,7 @@ export class RoleMetrics {
   readonly #auditWriteFailures: Counter;
   readonly #auditRecords: Counter<'outcome'>;
   readonly #tokensCreated: Counter | undefined;
+  readonly #cspViolations: Counter<'directive'> | undefined;
   #vault: VaultMetricSources | undefined;
   readonly #webhookDeliveries: Counter<'outcome'> | undefined;
   #api: ApiMetricSources | undefined;
@@ -115,6 +117,13 @@ export class RoleMetrics {
     });
 
     if (role === 'vault') {
+      this.#cspViolations = new Counter({
+        name: 'cardhold_csp_violations_total',
+        help: 'Content security policy violations browsers reported from the card fields page (PCI DSS 11.6.1), by directive.',
+        labelNames: ['directive'],
+        registers,
+      });
+      for (const directive of cspDirectives) this.#cspViolations.inc({ directive }, 0);
       this.#tokensCreated = new Counter({
         name: 'cardhold_tokens_created_total',
         help: 'Tokens created (a dedup hit that returns an existing token does not count).',
@@ -210,6 +219,11 @@ export class RoleMetrics {
     }
     child.count.inc();
     child.latency.observe(seconds);
+  }
+
+  /** One violation a browser reported from the card fields page (vault only). */
+  cspViolation(directive: CspDirective): void {
+    this.#cspViolations?.inc({ directive });
   }
 
   /** Tokens actually created (vault only; a no-op in other roles). */

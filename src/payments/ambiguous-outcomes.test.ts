@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server } from 'node:https';
-import { type AddressInfo, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { acquirerTestCards, testCvvs } from '../../test/fixtures/cards.ts';
@@ -27,16 +28,11 @@ interface Payment {
   code?: string;
 }
 
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
+/** Listens on a port of the system's choosing and returns it. */
+async function listenAnywhere(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
 }
-
-const listen = (server: Server, port: number) =>
-  new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
 
 const backend = backends().at(-1) ?? 'embedded';
 
@@ -50,7 +46,12 @@ describe(`ambiguous and refused processor outcomes (${backend})`, () => {
   let lostForwards = 0;
 
   before(async () => {
-    const [proxyPort, lockedPort] = [await freePort(), await freePort()];
+    // Both servers hold their ports from the start (a port released and bound again later could be
+    // taken meanwhile); their certificates come from the platform's CA once it has started.
+    let upstream: Awaited<ReturnType<TestPlatform['serviceAgent']>>;
+    proxy = createHttpsServer({}, (req, res) => forwardThrough(req, res));
+    locked = createHttpsServer({}, (req, res) => refuseLocked(req, res));
+    const [proxyPort, lockedPort] = [await listenAnywhere(proxy), await listenAnywhere(locked)];
     const lockedUrl = `https://127.0.0.1:${lockedPort}`;
     t = await startTestPlatform(backend, 'ambiguous-outcomes', {
       roles: ['vault', 'api', 'acquirer'],
@@ -76,8 +77,10 @@ describe(`ambiguous and refused processor outcomes (${backend})`, () => {
     const vaultCert = await ca.certificate('vault');
     const acquirerCert = await ca.certificate('acquirer');
     // The api's view of the vault: the vault's own certificate, and the api's towards the real vault.
-    const upstream = await t.serviceAgent('api');
-    proxy = createHttpsServer({ cert: vaultCert.certPem, key: vaultCert.keyPem }, (req, res) => {
+    upstream = await t.serviceAgent('api');
+    proxy.setSecureContext({ cert: vaultCert.certPem, key: vaultCert.keyPem });
+    locked.setSecureContext({ cert: acquirerCert.certPem, key: acquirerCert.keyPem });
+    function forwardThrough(req: IncomingMessage, res: ServerResponse) {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
@@ -107,12 +110,11 @@ describe(`ambiguous and refused processor outcomes (${backend})`, () => {
           () => res.socket?.destroy(),
         );
       });
-    });
-    await listen(proxy, proxyPort);
+    }
     // A processor that refuses the vault itself: every request gets 401, as a bad client certificate would;
     // except payments in SEK, which it declines the way Stripe does (402), and in NOK, whose requests it
     // finds malformed (400).
-    locked = createHttpsServer({ cert: acquirerCert.certPem, key: acquirerCert.keyPem }, (req, res) => {
+    function refuseLocked(req: IncomingMessage, res: ServerResponse) {
       lockedHits.push(`${req.method} ${req.url}`);
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -125,8 +127,7 @@ describe(`ambiguous and refused processor outcomes (${backend})`, () => {
             : [401, '{"code":"unauthenticated"}'];
         res.writeHead(status, { 'content-type': 'application/json' }).end(answer);
       });
-    });
-    await listen(locked, lockedPort);
+    }
   });
 
   after(async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { testCards } from '../../test/fixtures/cards.ts';
-import { backends, startTestPlatform } from '../../test/harness.ts';
+import { backends, futureYear, startTestPlatform } from '../../test/harness.ts';
 import {
   createSoftHsmMasterKey,
   initSoftHsmToken,
@@ -89,7 +89,7 @@ for (const backend of backends()) {
           'POST',
           `${first.vaultUrl}/v1/tokens`,
           {
-            body: { pan: testCards.mastercard, exp_month: 11, exp_year: 2032 },
+            body: { pan: testCards.mastercard, exp_month: 11, exp_year: futureYear },
           },
         );
         assert.equal(created.status, 201);

@@ -54,4 +54,40 @@ describe('key provider outage after the keys are cached', () => {
     }
     assert.equal((await reveal()).pan.expose(), testCards.visa, 'served again');
   });
+
+  test('a wrapped key the working provider will not open is refused as tampered; the cached keys stay', async () => {
+    const vault = t.platform.services.vault;
+    assert.ok(vault);
+    const made = await t.request<{ token: { id: string } }>('POST', `${t.vaultUrl}/v1/tokens`, {
+      body: { pan: testCards.amex, exp_month: 12, exp_year: futureYear },
+    });
+    assert.equal(made.status, 201, made.text);
+    const reveal = () => vault.tokens.reveal(t.access, made.json.token.id, 'wrapped key test');
+    const failures = async () =>
+      Number(
+        /^cardhold_control_failures_total\{control="key_provider",role="vault"\} (\d+)/m.exec(
+          (await t.platform.services.metrics.vault?.metrics()) ?? '',
+        )?.[1],
+      );
+    const before = await failures();
+    const provider = vault.keys.provider as KeyProvider & Record<string, unknown>;
+    const unwrap = provider.unwrap;
+    // As SoftHSM2 answers a key whose AES-GCM tag fails: a general error, while the provider is fine.
+    Object.assign(provider, {
+      unwrap: async () => {
+        throw Object.assign(new Error('CKR_GENERAL_ERROR'), { code: 5 });
+      },
+    });
+    try {
+      vault.keys.forget();
+      await assert.rejects(
+        reveal(),
+        (error) => isCardholdError(error) && error.code === 'token_integrity_failed',
+      );
+      assert.equal(await failures(), before, 'not counted as a key provider failure');
+    } finally {
+      Object.assign(provider, { unwrap });
+    }
+    assert.equal((await reveal()).pan.expose(), testCards.amex, 'the key opens once it is intact');
+  });
 });

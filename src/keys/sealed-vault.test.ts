@@ -5,11 +5,11 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { testCards } from '../../test/fixtures/cards.ts';
-import { backends, startTestPlatform } from '../../test/harness.ts';
+import { backends, futureYear, startTestPlatform } from '../../test/harness.ts';
 import { type ControlAnswer, findControlSockets, sendControl } from './control-socket.ts';
 import { defaultSealedKeyFile, initSealedKey } from './local-sealed-key-provider.ts';
 
-const card = { pan: testCards.visa, exp_month: 12, exp_year: 2031 };
+const card = { pan: testCards.visa, exp_month: 12, exp_year: futureYear };
 
 async function controlSocket(dataDir: string): Promise<string> {
   for (let i = 0; i < 600; i++) {

@@ -76,6 +76,10 @@ describe('acquirer ledger', () => {
     const whole = ledger.record(authorization({ reference: 'auth-2' }));
     const all = ledger.capture(whole.id, { amount: 1000, reference: 'c4', final: true });
     assert.deepEqual([all.state, all.released_amount], ['captured', 0]);
+    assert.throws(
+      () => ledger.capture(whole.id, { amount: 1, reference: 'c5' }),
+      refusedWith('invalid_state'),
+    );
   });
 
   test('refunds are bounded by what was captured, not by what was authorized', () => {

@@ -18,6 +18,8 @@ export interface NewAuthorization {
 interface Entry {
   view: AuthorizationView;
   voidReference: string | null;
+  /** A final capture ended the authorization: nothing more is captured, whatever is left. */
+  closed: boolean;
 }
 
 /** How many authorizations a ledger keeps before it forgets the oldest. */
@@ -83,7 +85,7 @@ export class AcquirerLedger {
       refunds: [],
       created_at: createdAt,
     };
-    const entry: Entry = { view, voidReference: null };
+    const entry: Entry = { view, voidReference: null, closed: false };
     if (approved && input.capture) this.#addCapture(entry, input.amount, input.reference);
     this.#entries.set(view.id, entry);
     this.#byReference.set(input.reference, view.id);
@@ -95,15 +97,15 @@ export class AcquirerLedger {
     const { view } = entry;
     if (!view.captures.some((c) => c.reference === request.reference)) {
       // A final capture closed the authorization: what it did not take was given back.
-      const closed = view.released_amount > 0;
-      if (view.state === 'declined' || view.state === 'voided' || closed) {
+      if (view.state === 'declined' || view.state === 'voided' || entry.closed) {
         throw stateError('captured', view.state);
       }
       if (view.captured_amount + request.amount > view.authorized_amount) {
         throw new CardholdError('amount_exceeds_authorized', { field: 'amount' });
       }
       this.#addCapture(entry, request.amount, request.reference);
-      if (request.final === true && view.captured_amount < view.authorized_amount) {
+      if (request.final === true) {
+        entry.closed = true;
         view.released_amount = view.authorized_amount - view.captured_amount;
         view.state = 'captured';
       }

@@ -614,12 +614,21 @@ export class PaymentService {
     params: { amountToCapture?: number | undefined; finalCapture?: boolean | undefined } = {},
   ): Promise<PaymentView> {
     const finalCapture = params.finalCapture ?? true;
-    const { payment, attempt, connector } = await this.#sql.begin(async (tx) => {
+    const { payment, attempt, connector, releaseRest } = await this.#sql.begin(async (tx) => {
       const db = tx as unknown as Sql;
       const row = await this.#row(db, ctx, id, true);
       assertAllowed(row.status, 'capture');
       const connector = this.#connectorOf(row);
       await this.#refuseWhilePending(db, row.id, ['void']);
+      const inFlight = await db<{ capture: boolean }[]>`
+        select capture from payments.attempts
+        where payment_id = ${row.id} and kind = 'capture' and status in ('sent', 'unknown')`;
+      // A final capture in flight closes the authorization at the processor: nothing may start beside it.
+      if (inFlight.some((a) => a.capture)) {
+        throw new CardholdError('payment_in_progress', {
+          detail: 'A final capture of this payment is in flight',
+        });
+      }
       const capturable = Number(row.amount_capturable);
       if (params.amountToCapture === undefined && capturable === 0) {
         // "Capture the rest" with nothing left: the rest is reserved by captures still in flight.
@@ -655,7 +664,9 @@ export class PaymentService {
         amount,
         capture: finalCapture,
       });
-      return { payment, attempt, connector };
+      // The processor releases what is left only when no other capture could still need it: with one
+      // in flight, this final capture closes the payment here but leaves the authorization to expire.
+      return { payment, attempt, connector, releaseRest: finalCapture && inFlight.length === 0 };
     });
     const result = await connector
       .capture({
@@ -663,7 +674,7 @@ export class PaymentService {
         merchantId: ctx.merchantId,
         processorId: payment.connector_payment_id as string,
         amount: Number(attempt.amount),
-        final: attempt.capture,
+        final: releaseRest,
       })
       .catch(notAnswered);
     return this.applyCapture(attempt, result);

@@ -27,6 +27,29 @@ interface Payment {
   error?: { type: string; code: string; decline_code?: string; param?: string };
 }
 
+/**
+ * Where a test holds a call: `pass()` (awaited by the call) marks it reached and waits until `open()`;
+ * `reached` resolves once the call is there. Latches, not sleeps: a slow machine changes nothing.
+ */
+function gate() {
+  let arrive: () => void = () => undefined;
+  let open: () => void = () => undefined;
+  const reached = new Promise<void>((resolve) => {
+    arrive = resolve;
+  });
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return {
+    reached,
+    open: () => open(),
+    pass: async () => {
+      arrive();
+      await opened;
+    },
+  };
+}
+
 async function deadPort(): Promise<string> {
   const probe = createServer();
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
@@ -485,6 +508,71 @@ for (const backend of backends()) {
       );
     });
 
+    test('a final capture beside one in flight leaves the authorization open at the processor; none starts beside a final one', async () => {
+      const paid = await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', amount: 1000 });
+      const id = paid.r.json.id;
+      const connector = t.platform.services.payments?.connector(paid.r.json.connector as string);
+      assert.ok(connector);
+      const capture = connector.capture;
+      const sentFinal: boolean[] = [];
+      // The capture of 400 is held after its reservation, before it reaches the processor.
+      const inFlight = gate();
+      connector.capture = async (input) => {
+        sentFinal.push(input.final);
+        if (input.amount === 400) {
+          await inFlight.pass();
+        }
+        return capture.call(connector, input);
+      };
+      try {
+        const slow = act(id, 'capture', { amount_to_capture: 400, final_capture: false });
+        await inFlight.reached;
+        let rest: Awaited<ReturnType<typeof act>>;
+        try {
+          // Final, but the 400 still needs the authorization: the processor is not told to release it.
+          rest = await act(id, 'capture', { amount_to_capture: 600 });
+        } finally {
+          inFlight.open();
+        }
+        assert.equal(rest.status, 200, rest.text);
+        assert.equal((await slow).status, 200);
+        assert.deepEqual(sentFinal, [false, false]);
+        const after = await t.request<Payment>('GET', api(`/v1/payment_intents/${id}`));
+        assert.deepEqual(
+          [after.json.status, after.json.amount_received, after.json.amount_capturable],
+          ['succeeded', 1000, 0],
+          'both captures taken',
+        );
+
+        // A final capture in flight: nothing starts beside it.
+        const other = await confirmWith(acquirerTestCards.approve, {
+          capture_method: 'manual',
+          amount: 1000,
+        });
+        const finalInFlight = gate();
+        connector.capture = async (input) => {
+          if (input.amount === 300) {
+            await finalInFlight.pass();
+          }
+          return capture.call(connector, input);
+        };
+        const closing = act(other.r.json.id, 'capture', { amount_to_capture: 300 });
+        await finalInFlight.reached;
+        try {
+          const beside = await act(other.r.json.id, 'capture', {
+            amount_to_capture: 100,
+            final_capture: false,
+          });
+          assert.deepEqual([beside.status, beside.json.code], [400, 'payment_in_progress']);
+        } finally {
+          finalInFlight.open();
+        }
+        assert.equal((await closing).json.status, 'succeeded');
+      } finally {
+        connector.capture = capture;
+      }
+    });
+
     test('a capture that fails while another takes the rest gives its amount back to a payment still capturable', async () => {
       const paid = await confirmWith(acquirerTestCards.approve, { capture_method: 'manual', amount: 1000 });
       const id = paid.r.json.id;
@@ -492,32 +580,23 @@ for (const backend of backends()) {
       assert.ok(connector);
       const capture = connector.capture;
       // The capture of 400 reaches its processor call (its amount reserved) and waits there until the
-      // other capture is done; then it fails without reaching the processor. Latches, not sleeps: a slow
-      // machine changes nothing.
-      let entered: () => void = () => undefined;
-      const inFlight = new Promise<void>((resolve) => {
-        entered = resolve;
-      });
-      let release: () => void = () => undefined;
-      const released = new Promise<void>((resolve) => {
-        release = resolve;
-      });
+      // other capture is done; then it fails without reaching the processor.
+      const inFlight = gate();
       connector.capture = async (input) => {
         if (input.amount !== 400) return capture.call(connector, input);
-        entered();
-        await released;
+        await inFlight.pass();
         return { kind: 'failed', code: 'processor_unreachable' };
       };
       try {
         const slow = act(id, 'capture', { amount_to_capture: 400, final_capture: false });
-        await inFlight;
+        await inFlight.reached;
         try {
           const other = await act(id, 'capture', { amount_to_capture: 600, final_capture: false });
           assert.equal(other.status, 200, other.text);
           assert.equal(other.json.amount_capturable, 0, 'the rest is reserved by the capture in flight');
           assert.equal(other.json.status, 'requires_capture', 'not done while a capture is in flight');
         } finally {
-          release();
+          inFlight.open();
         }
         assert.equal((await slow).json.code, 'processor_unavailable');
       } finally {

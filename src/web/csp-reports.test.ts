@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { capturedLogger } from '../../test/captured-logger.ts';
 import { acquirerTestCards } from '../../test/fixtures/cards.ts';
 import { RoleMetrics } from '../http/metrics.ts';
-import { CspViolationSink, MAX_REPORTS_PER_REQUEST, parseCspReports } from './csp-reports.ts';
+import { CspViolationSink, LOG_BUDGET, MAX_REPORTS_PER_REQUEST, parseCspReports } from './csp-reports.ts';
 
 const pan = acquirerTestCards.approve;
 
@@ -44,6 +44,14 @@ test('both report formats are read, down to a directive from a closed list and a
     },
     {
       type: 'csp-violation',
+      body: { effectiveDirective: 'img-src', blockedURL: 'https://MZXW6YTBOI.x.skim.example/p' },
+    },
+    {
+      type: 'csp-violation',
+      body: { effectiveDirective: 'connect-src', blockedURL: 'https://10.1.2.3:8080/p' },
+    },
+    {
+      type: 'csp-violation',
       body: { effectiveDirective: 'made-up', blockedURL: 'not a url', disposition: 'report' },
     },
     { type: 'csp-violation', body: { effectiveDirective: 42, blockedURL: { nested: pan } } },
@@ -52,6 +60,9 @@ test('both report formats are read, down to a directive from a closed list and a
     { directive: 'script-src-elem', blocked: 'inline', disposition: 'enforce' },
     { directive: 'connect-src', blocked: 'wss://evil.example:444', disposition: 'enforce' },
     { directive: 'img-src', blocked: 'data:', disposition: 'enforce' },
+    // Labels before the site could carry encoded data: only the site is kept.
+    { directive: 'img-src', blocked: 'https://*.skim.example', disposition: 'enforce' },
+    { directive: 'connect-src', blocked: 'https://10.1.2.3:8080', disposition: 'enforce' },
     { directive: 'other', blocked: 'other', disposition: 'report' },
     { directive: 'other', blocked: 'other', disposition: 'enforce' },
   ]);
@@ -109,4 +120,22 @@ test('every violation counts in the metric; each kind is logged at most once a m
   assert.deepEqual(last.csp, { ...img, suppressed: 2 });
   assert.equal(await count('img-src'), 4);
   assert.equal(await count('script-src-elem'), 1);
+});
+
+test('made-up kinds cannot flood the logs: twenty lines a minute in all, then one line with the count', () => {
+  const { logger, lines } = capturedLogger('debug');
+  let now = 5_000_000;
+  const sink = new CspViolationSink(logger, undefined, () => now);
+  const kinds = Array.from({ length: LOG_BUDGET + 10 }, (_, i) => ({
+    directive: 'img-src' as const,
+    blocked: `https://site${i}.example`,
+    disposition: 'enforce' as const,
+  }));
+  sink.record(kinds);
+  const written = () => lines.map((l) => JSON.parse(l) as { csp: Record<string, unknown> });
+  assert.equal(written().length, LOG_BUDGET);
+  now += 60_000;
+  sink.record(kinds.slice(0, 1));
+  assert.deepEqual(written()[LOG_BUDGET]?.csp, { unlogged: 10 }, 'the rest of the minute, counted');
+  assert.equal(written().length, LOG_BUDGET + 2, 'and the new minute logs again');
 });

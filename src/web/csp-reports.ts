@@ -41,7 +41,10 @@ export type CspDirective = (typeof cspDirectives)[number];
 
 export interface CspViolation {
   directive: CspDirective;
-  /** `inline`, `eval`, `wasm-eval`, `trusted-types-policy`, `trusted-types-sink`, an origin, or `other`. */
+  /**
+   * `inline`, `eval`, `wasm-eval`, `trusted-types-policy`, `trusted-types-sink`, a scheme (`data:`), a
+   * site (`https://*.skim.example:8443`: scheme, the name's last two labels, port), or `other`.
+   */
   blocked: string;
   disposition: 'enforce' | 'report';
 }
@@ -111,12 +114,27 @@ function blockedOf(value: unknown): string {
       (url.protocol === 'https:' || url.protocol === 'http:' || url.protocol === 'wss:') &&
       url.origin !== 'null'
     )
-      return url.origin;
+      return `${url.protocol}//${siteOf(url.hostname)}${url.port ? `:${url.port}` : ''}`;
     // data:, blob:, javascript: and the like: the scheme alone says what was tried.
     return /^[a-z][a-z0-9+.-]{0,20}:$/.test(url.protocol) ? url.protocol : 'other';
   } catch {
     return 'other';
   }
+}
+
+/**
+ * An address as is, a name as its last two labels (`*.skim.example`): a skimmer can put stolen data in
+ * the labels before (base32 or base64 that no card-number check finds), and the site is what an
+ * investigation needs. Labels are cut at 63 characters, as DNS cuts them.
+ */
+function siteOf(hostname: string): string {
+  if (hostname.startsWith('[') || /^[0-9.]+$/.test(hostname)) return hostname.slice(0, 45);
+  const labels = hostname.split('.').filter((label) => label.length > 0);
+  const site = labels
+    .slice(-2)
+    .map((label) => label.slice(0, 63))
+    .join('.');
+  return labels.length > 2 ? `*.${site}` : site;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -130,6 +148,8 @@ export class CspViolationSink {
   readonly #now: () => number;
   /** When each kind was last logged, and how many since were counted without a line. */
   readonly #seen = new Map<string, { at: number; suppressed: number }>();
+  /** All kinds together: lines written in the current minute, and violations not logged in it. */
+  #window = { start: Number.NEGATIVE_INFINITY, lines: 0, unlogged: 0 };
 
   constructor(logger: Logger, metrics: RoleMetrics | undefined, now: () => number = Date.now) {
     this.#logger = logger;
@@ -139,16 +159,22 @@ export class CspViolationSink {
 
   record(violations: readonly CspViolation[]): void {
     const now = this.#now();
+    this.#roll(now);
     for (const violation of violations) {
       this.#metrics?.cspViolation(violation.directive);
-      // Anyone can post reports: one line per kind a minute keeps a flood out of the logs; the metric
-      // still counts every one.
+      // Anyone can post reports, and make up as many kinds as it likes: one line per kind a minute, and
+      // at most LOG_BUDGET lines a minute in all, keep a flood out of the logs; the metric counts all.
       const kind = `${violation.directive} ${violation.blocked} ${violation.disposition}`;
       const seen = this.#seen.get(kind);
       if (seen && now - seen.at < LOG_INTERVAL_MS) {
         seen.suppressed++;
         continue;
       }
+      if (this.#window.lines >= LOG_BUDGET) {
+        this.#window.unlogged++;
+        continue;
+      }
+      this.#window.lines++;
       if (this.#seen.size >= MAX_KINDS) this.#seen.clear();
       this.#seen.set(kind, { at: now, suppressed: 0 });
       this.#logger.warn(
@@ -157,7 +183,21 @@ export class CspViolationSink {
       );
     }
   }
+
+  /** A new minute: says how many went unlogged in the last one, if any did. */
+  #roll(now: number): void {
+    if (now - this.#window.start < LOG_INTERVAL_MS) return;
+    if (this.#window.unlogged > 0) {
+      this.#logger.warn(
+        { csp: { unlogged: this.#window.unlogged } },
+        'more content security policy violations were reported than are logged one by one (PCI DSS 11.6.1)',
+      );
+    }
+    this.#window = { start: now, lines: 0, unlogged: 0 };
+  }
 }
 
 const LOG_INTERVAL_MS = 60_000;
+/** Lines a minute, all kinds together. */
+export const LOG_BUDGET = 20;
 const MAX_KINDS = 1000;

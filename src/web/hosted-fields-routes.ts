@@ -125,7 +125,8 @@ export function registerHostedFieldsRoutes(
     scope.post(
       CSP_REPORT_PATH,
       {
-        config: { access: 'public' },
+        // Browsers send a few; a client posting more is flooding.
+        config: { access: 'public', limit: { group: 'csp-reports', perMinute: 60 } },
         bodyLimit: 64 * 1024,
         schema: {
           summary: 'Content security policy violation reports from the card fields page',

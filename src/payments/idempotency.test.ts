@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { backends, startTestPlatform, type TestPlatform } from '../../test/harness.ts';
@@ -128,5 +129,11 @@ describe(`idempotency keys (${backend})`, () => {
     }
     assert.equal(runs, before, 'the work ran once');
     assert.equal((await send('/work/pi_2')).json().code, 'idempotency_key_reused');
+    // A plain path hashes as it did before paths were normalised: keys stored by an earlier version
+    // (another replica during an upgrade) still match their retries, both ways.
+    const [row] = await t.adminSql<{ request_hash: Buffer }[]>`
+      select request_hash from payments.idempotency_keys where merchant_id = ${t.merchantId} and key = ${key}`;
+    const earlier = createHash('sha256').update('POST /work/pi_1\n').update('{"amount":100}').digest();
+    assert.ok(row?.request_hash.equals(earlier));
   });
 });

@@ -57,11 +57,8 @@ export class Idempotency {
         detail: 'An idempotency key is 1 to 255 printable ASCII characters',
       });
     }
-    // The route and its decoded parameters, not the raw path: `pi_1` and `pi%5F1` name one payment, so
-    // a retry that encodes the path differently replays instead of being refused as another request.
     const hash = createHash('sha256')
-      .update(`${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}\n`)
-      .update(`${canonical(request.params ?? {})}\n`)
+      .update(`${request.method} ${canonicalPath(request.url)}\n`)
       .update(canonical(request.body))
       .digest();
 
@@ -159,6 +156,26 @@ export class Idempotency {
 }
 
 /** The body with object keys sorted, so that the same parameters in another order are the same request. */
+/**
+ * The path as it names its resource: each segment decoded and encoded again in one way, the query left
+ * out. `pi_1` and `pi%5F1` name one payment, so a retry that encodes the path differently replays instead
+ * of being refused as another request; a path written plainly is unchanged, so keys stored before this
+ * normalisation still match their retries.
+ */
+function canonicalPath(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  return path
+    .split('/')
+    .map((segment) => {
+      try {
+        return encodeURIComponent(decodeURIComponent(segment));
+      } catch {
+        return segment;
+      }
+    })
+    .join('/');
+}
+
 function canonical(value: unknown): string {
   return JSON.stringify(value ?? null, (_key, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)

@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
 import path from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { Redis } from 'ioredis';
 import type { Connector } from '../acquirers/connector.ts';
 import { parseConnectorSpecs, parseRoutingRules, Router } from '../acquirers/routing.ts';
@@ -542,12 +543,18 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       const stopWatching = tls.watch(
         role,
         (material) => {
-          (app.server as unknown as HttpsServer).setSecureContext({
+          const context = {
             key: material.key,
             cert: material.cert,
             ca: material.ca,
             minVersion: 'TLSv1.2',
-          });
+          } as const;
+          // Checked whole before anything changes (a key that does not match its certificate, a bundle
+          // that does not parse): files that cannot be applied leave the server, its clients and the
+          // client trust as they were.
+          createSecureContext(context);
+          new ClientTrust(material.ca);
+          (app.server as unknown as HttpsServer).setSecureContext(context);
           for (const listener of tlsListeners[role]) listener(material);
           logger.info({ role }, 'TLS certificate and CA bundle reloaded');
         },

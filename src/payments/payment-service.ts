@@ -620,15 +620,6 @@ export class PaymentService {
       assertAllowed(row.status, 'capture');
       const connector = this.#connectorOf(row);
       await this.#refuseWhilePending(db, row.id, ['void']);
-      const inFlight = await db<{ capture: boolean }[]>`
-        select capture from payments.attempts
-        where payment_id = ${row.id} and kind = 'capture' and status in ('sent', 'unknown')`;
-      // A final capture in flight closes the authorization at the processor: nothing may start beside it.
-      if (inFlight.some((a) => a.capture)) {
-        throw new CardholdError('payment_in_progress', {
-          detail: 'A final capture of this payment is in flight',
-        });
-      }
       const capturable = Number(row.amount_capturable);
       if (params.amountToCapture === undefined && capturable === 0) {
         // "Capture the rest" with nothing left: the rest is reserved by captures still in flight.
@@ -653,6 +644,16 @@ export class PaymentService {
         throw new CardholdError('capture_amount_exceeded', {
           field: 'amount_to_capture',
           detail: 'This processor captures the whole authorized amount only',
+        });
+      }
+      const inFlight = await db<{ capture: boolean }[]>`
+        select capture from payments.attempts
+        where payment_id = ${row.id} and kind = 'capture' and status in ('sent', 'unknown')`;
+      // A final capture in flight (or unknown) closes the authorization at the processor: a capture that
+      // could otherwise go ahead waits for it (the checks above still answer first).
+      if (inFlight.some((a) => a.capture)) {
+        throw new CardholdError('payment_in_progress', {
+          detail: 'A final capture of this payment is in flight',
         });
       }
       // Reserve the amount, so that concurrent captures cannot together exceed the authorization.

@@ -241,27 +241,8 @@ export class KeyHierarchy {
       return await this.#provider.unwrap(wrapped, ctx);
     } catch (cause) {
       if (isCardholdError(cause) && cause.code === 'token_integrity_failed') throw cause;
-      // Some providers report a wrapped key that fails its tag like any other error (SoftHSM2's
-      // CKR_GENERAL_ERROR for AES-GCM). A provider that still passes its own check has refused this key,
-      // not failed: the key is refused as tampered, and the cache stays, or whoever can change one row
-      // of the key table could make the vault drop and re-open every key at will.
-      if (await this.#providerAnswers()) {
-        throw new CardholdError('token_integrity_failed', {
-          detail: 'A wrapped key-encrypting key did not open under a working key provider',
-          cause,
-        });
-      }
       this.#providerFailed(cause);
       throw new CardholdError('key_provider_unavailable', { cause });
-    }
-  }
-
-  async #providerAnswers(): Promise<boolean> {
-    try {
-      await this.#provider.check();
-      return true;
-    } catch {
-      return false;
     }
   }
 }

@@ -197,20 +197,25 @@ export class Authorizer {
       if (reply) reply.raw.shouldKeepAlive = false;
       throw error;
     };
+    // Worked out again from the certificate, never carried over from an earlier check.
     let principal: Principal;
     try {
-      principal = known?.principal ?? this.#serviceOf(request, socket);
+      principal = this.#serviceOf(request, socket);
     } catch (error) {
-      return refuse(error as CardholdError);
+      return refuse(isCardholdError(error) ? error : new CardholdError('unauthenticated'));
     }
-    if (trust && !trust.verifies(socket)) {
-      refuse(
-        new CardholdError('unauthenticated', {
-          detail: 'The client certificate is no longer trusted (the CA bundle changed, or it expired)',
-        }),
-      );
+    let notAfter = Date.parse(socket.getPeerX509Certificate?.()?.validTo ?? '');
+    if (trust) {
+      const until = trust.trustedUntil(socket);
+      if (until === undefined) {
+        return refuse(
+          new CardholdError('unauthenticated', {
+            detail: 'The client certificate is no longer trusted (the CA bundle changed, or it expired)',
+          }),
+        );
+      }
+      notAfter = until;
     }
-    const notAfter = Date.parse(socket.getPeerX509Certificate?.()?.validTo ?? '');
     this.#servicePrincipals.set(socket, {
       principal,
       epoch,

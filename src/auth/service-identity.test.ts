@@ -134,6 +134,34 @@ describe('service identities: mTLS with the identity in the URI SAN (embedded)',
     assert.equal((await t.request('GET', `${t.vaultUrl}/healthz`)).status, 200);
   });
 
+  test('a client cannot renegotiate TLS 1.2 to present another certificate on a checked connection', async () => {
+    const issued = await ca.certificate('api');
+    const { hostname, port } = new URL(t.vaultUrl);
+    const outcome = await new Promise<string>((resolve) => {
+      const socket = connect(
+        {
+          host: hostname,
+          port: Number(port),
+          ca: ca.caPem,
+          cert: issued.certPem,
+          key: issued.keyPem,
+          servername: 'localhost',
+          maxVersion: 'TLSv1.2',
+        },
+        () => {
+          const renegotiated = socket.renegotiate({ rejectUnauthorized: true }, (error) =>
+            resolve(error ? 'refused' : 'renegotiated'),
+          );
+          if (!renegotiated) resolve('refused');
+        },
+      );
+      socket.on('error', () => resolve('refused'));
+      socket.on('close', () => resolve('refused'));
+      setTimeout(() => resolve('no answer'), 10_000).unref();
+    });
+    assert.equal(outcome, 'refused');
+  });
+
   // Last: it takes the CA out of the bundle.
   test('a CA taken out of the bundle is no longer trusted on connections made before, which are closed', async () => {
     const url = `${t.vaultUrl}/v1/tokens?limit=1`;

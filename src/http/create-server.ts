@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { constants, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -102,6 +102,9 @@ export async function createServer(options: ServerOptions): Promise<AppInstance>
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
+      // A client certificate is checked once per connection: TLS 1.2 renegotiation, which could present
+      // another one on the same connection, is refused.
+      secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
     },
     bodyLimit: options.bodyLimit,
     genReqId: (req) => requestIdFrom(req.headers['x-request-id']) ?? randomUUID(),

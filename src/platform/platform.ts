@@ -1,3 +1,4 @@
+import { constants } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
 import path from 'node:path';
@@ -548,6 +549,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
             cert: material.cert,
             ca: material.ca,
             minVersion: 'TLSv1.2',
+            secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
           } as const;
           // Checked whole before anything changes (a key that does not match its certificate, a bundle
           // that does not parse): files that cannot be applied leave the server, its clients and the

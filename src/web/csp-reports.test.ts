@@ -52,6 +52,10 @@ test('both report formats are read, down to a directive from a closed list and a
     },
     {
       type: 'csp-violation',
+      body: { effectiveDirective: 'connect-src', blockedURL: 'https://[2001:db8:1:2:4111:1111:1111:1111]/' },
+    },
+    {
+      type: 'csp-violation',
       body: { effectiveDirective: 'made-up', blockedURL: 'not a url', disposition: 'report' },
     },
     { type: 'csp-violation', body: { effectiveDirective: 42, blockedURL: { nested: pan } } },
@@ -62,7 +66,8 @@ test('both report formats are read, down to a directive from a closed list and a
     { directive: 'img-src', blocked: 'data:', disposition: 'enforce' },
     // Labels before the site could carry encoded data: only the site is kept.
     { directive: 'img-src', blocked: 'https://*.skim.example', disposition: 'enforce' },
-    { directive: 'connect-src', blocked: 'https://10.1.2.3:8080', disposition: 'enforce' },
+    { directive: 'connect-src', blocked: 'https://10.1.2.x:8080', disposition: 'enforce' },
+    { directive: 'connect-src', blocked: 'https://[ipv6]', disposition: 'enforce' },
     { directive: 'other', blocked: 'other', disposition: 'report' },
     { directive: 'other', blocked: 'other', disposition: 'enforce' },
   ]);

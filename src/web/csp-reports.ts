@@ -43,7 +43,8 @@ export interface CspViolation {
   directive: CspDirective;
   /**
    * `inline`, `eval`, `wasm-eval`, `trusted-types-policy`, `trusted-types-sink`, a scheme (`data:`), a
-   * site (`https://*.skim.example:8443`: scheme, the name's last two labels, port), or `other`.
+   * site (`https://*.skim.example:8443`: scheme, the name's last two labels or the address's /24, port),
+   * or `other`.
    */
   blocked: string;
   disposition: 'enforce' | 'report';
@@ -123,12 +124,14 @@ function blockedOf(value: unknown): string {
 }
 
 /**
- * An address as is, a name as its last two labels (`*.skim.example`): a skimmer can put stolen data in
- * the labels before (base32 or base64 that no card-number check finds), and the site is what an
- * investigation needs. Labels are cut at 63 characters, as DNS cuts them.
+ * A name as its last two labels (`*.skim.example`), an IPv4 address as its /24 (`203.0.113.x`), an IPv6
+ * address as `[ipv6]`: a skimmer can put stolen data in the labels before the site, or in the low bits of
+ * an address it owns (an IPv6 /64 carries 64 bits a report), and no card-number check finds it there.
+ * Labels are cut at 63 characters, as DNS cuts them.
  */
 function siteOf(hostname: string): string {
-  if (hostname.startsWith('[') || /^[0-9.]+$/.test(hostname)) return hostname.slice(0, 45);
+  if (hostname.startsWith('[')) return '[ipv6]';
+  if (/^[0-9.]+$/.test(hostname)) return `${hostname.split('.').slice(0, 3).join('.')}.x`;
   const labels = hostname.split('.').filter((label) => label.length > 0);
   const site = labels
     .slice(-2)

@@ -43,10 +43,10 @@ export async function openTlsSource(config: Config): Promise<TlsSource> {
       caFile: path.join(dir, 'ca.crt'),
       material,
       watch: (role, apply, onError) => {
+        // Nothing is taken as applied: the server, its clients and the client trust each read the files
+        // at start-up, at different moments, so the first poll applies what is there now, once, and a
+        // change made during start-up cannot be missed.
         let last: string | undefined;
-        void material(role).then((m) => {
-          last = digest(m);
-        }, onError);
         // Files seen that could not be applied (a key and certificate that do not match, a file caught
         // half-written by a rotation that does not swap files atomically): reported once, the running
         // context kept, and tried again as soon as the files change.
@@ -54,7 +54,6 @@ export async function openTlsSource(config: Config): Promise<TlsSource> {
         const timer = setInterval(() => {
           material(role).then((m) => {
             const now = digest(m);
-            if (last === undefined) last = now;
             if (now === last || now === refused) return;
             try {
               apply(m);

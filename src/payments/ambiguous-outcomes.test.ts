@@ -222,6 +222,13 @@ describe(`ambiguous and refused processor outcomes (${backend})`, () => {
       body: { amount_to_capture: 2001 },
     });
     assert.equal(again.json.code, 'capture_amount_exceeded');
+    // A final capture whose answer was lost does not hold the payment: another capture goes out, and
+    // the processor, whose authorization that final capture did close, turns it down.
+    const beside = await t.request<Payment>('POST', api(`/v1/payment_intents/${id}/capture`), {
+      body: { amount_to_capture: 500 },
+    });
+    assert.equal(beside.json.code, 'payment_state_invalid', beside.text);
+    assert.equal((await get(id)).amount_capturable, 2000, 'its reservation given back');
     await t.platform.services.reconciler?.runOnce(0);
     const captured = await get(id);
     assert.equal(captured.status, 'succeeded');
@@ -246,6 +253,7 @@ describe(`ambiguous and refused processor outcomes (${backend})`, () => {
       [
         ['authorize', 'succeeded'],
         ['capture', 'succeeded'],
+        ['capture', 'declined'],
         ['refund', 'succeeded'],
       ],
     );

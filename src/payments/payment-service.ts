@@ -646,12 +646,15 @@ export class PaymentService {
           detail: 'This processor captures the whole authorized amount only',
         });
       }
-      const inFlight = await db<{ capture: boolean }[]>`
-        select capture from payments.attempts
+      const inFlight = await db<{ capture: boolean; status: string }[]>`
+        select capture, status from payments.attempts
         where payment_id = ${row.id} and kind = 'capture' and status in ('sent', 'unknown')`;
-      // A final capture in flight (or unknown) closes the authorization at the processor: a capture that
-      // could otherwise go ahead waits for it (the checks above still answer first).
-      if (inFlight.some((a) => a.capture)) {
+      // A final capture on its way closes the authorization at the processor: a capture that could
+      // otherwise go ahead waits the moment it takes (the checks above still answer first). One whose
+      // answer was lost does not block: it may stay unknown for long (for ever, without sync), and a
+      // capture after it is refused at the processor if it did close the authorization, which gives
+      // the reservation back.
+      if (inFlight.some((a) => a.capture && a.status === 'sent')) {
         throw new CardholdError('payment_in_progress', {
           detail: 'A final capture of this payment is in flight',
         });

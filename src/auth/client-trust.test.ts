@@ -97,6 +97,8 @@ test('a leaf is trusted while its root is in the bundle, until the earliest end 
     new ClientTrust(root.pem).trustedUntil({ getPeerCertificate: () => ({}) } as never),
     undefined,
   );
+  const garbled = { getPeerCertificate: () => ({ raw: Buffer.from('not a certificate') }) } as never;
+  assert.equal(new ClientTrust(root.pem).trustedUntil(garbled), undefined, 'unreadable: refused, no throw');
 });
 
 test('a certificate that is not a CA issues nothing, and a signature that does not verify is no issuer', async () => {

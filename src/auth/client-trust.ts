@@ -44,6 +44,15 @@ export class ClientTrust {
    * itself, and a certificate that is not a CA issues nothing.
    */
   trustedUntil(socket: TLSSocket, now: Date = new Date()): number | undefined {
+    try {
+      return this.#walk(socket, now);
+    } catch {
+      // A certificate node:crypto cannot read is not trusted (and never a 500).
+      return undefined;
+    }
+  }
+
+  #walk(socket: TLSSocket, now: Date): number | undefined {
     if (typeof socket.getPeerCertificate !== 'function') return undefined;
     let node: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
     if (!node?.raw) return undefined;

@@ -8,8 +8,9 @@ import type { Logger } from '../shared/logger.ts';
  * to another origin) blocks it and reports it here.
  *
  * Reports are written by whoever posts them, so they are reduced to a closed summary before anything is
- * kept: the directive from a fixed list, and what was blocked as a keyword or an origin. Never a path, a
- * query, a sample or a line of script, which could carry anything, a card number included.
+ * kept: the directive from a fixed list, and what was blocked as a keyword, a scheme or a site. Never a
+ * path, a query, a subdomain, an address's low bits, a sample or a line of script, which could carry
+ * anything, a card number included.
  */
 
 /** The CSP directives a report can name; anything else is `other`. */

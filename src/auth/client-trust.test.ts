@@ -81,6 +81,11 @@ test('a leaf is trusted while its root is in the bundle, until the earliest end 
   assert.equal(trust.trustedUntil(socket), until, 'either root of the bundle');
   trust.update(`${root.pem}\n${other.pem}`);
   assert.equal(trust.epoch, 1, 'the same certificates in another order change nothing');
+  // An empty or half-written bundle is refused, not applied as "trust nobody".
+  assert.throws(() => trust.update(''), /no certificate/);
+  assert.throws(() => trust.update(root.pem.slice(0, 100)), /no certificate/);
+  assert.throws(() => new ClientTrust(''), /no certificate/);
+  assert.equal(trust.epoch, 1, 'a refused bundle changes nothing');
 
   // The root taken out: not trusted, though the chain the peer showed still reaches it.
   trust.update(other.pem);

@@ -92,8 +92,10 @@ function validAt(certificate: X509Certificate, now: Date): boolean {
   return Date.parse(certificate.validFrom) <= time && time <= Date.parse(certificate.validTo);
 }
 
+/** The bundle's certificates; none (an empty file, one caught half-written) is an error, not "trust nobody". */
 function parseBundle(pem: Buffer | string): X509Certificate[] {
   const blocks = String(pem).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error('the CA bundle holds no certificate');
   return blocks.map((block) => new X509Certificate(block));
 }
 

@@ -155,7 +155,6 @@ export class Idempotency {
   }
 }
 
-/** The body with object keys sorted, so that the same parameters in another order are the same request. */
 /**
  * The path as it names its resource: each segment decoded and encoded again in one way, the query left
  * out. `pi_1` and `pi%5F1` name one payment, so a retry that encodes the path differently replays instead
@@ -176,6 +175,7 @@ function canonicalPath(url: string): string {
     .join('/');
 }
 
+/** The body with object keys sorted, so that the same parameters in another order are the same request. */
 function canonical(value: unknown): string {
   return JSON.stringify(value ?? null, (_key, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)

@@ -145,7 +145,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Where violations go: the metric every one counts in, and a warning per kind, at most once a minute. */
+/** Where violations go: the metric every one counts in, and a warning per kind at most once a minute, LOG_BUDGET a minute in all. */
 export class CspViolationSink {
   readonly #logger: Logger;
   readonly #metrics: RoleMetrics | undefined;

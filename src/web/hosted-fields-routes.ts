@@ -132,7 +132,7 @@ export function registerHostedFieldsRoutes(
         schema: {
           summary: 'Content security policy violation reports from the card fields page',
           description:
-            'Where browsers report what the card fields page’s CSP blocked (PCI DSS 11.6.1): `application/reports+json` (report-to) or `application/csp-report` (report-uri). Each violation counts in `cardhold_csp_violations_total{directive}` and is logged as a warning (directive, blocked origin or keyword; never a path, query or sample), one line per kind a minute. Answers 204.',
+            'Where browsers report what the card fields page’s CSP blocked (PCI DSS 11.6.1): `application/reports+json` (report-to) or `application/csp-report` (report-uri). Each violation counts in `cardhold_csp_violations_total{directive}` and is logged as a warning (directive, and the blocked keyword, scheme or site; never a path, query, subdomain or sample), one line per kind a minute and at most 20 a minute in all. Answers 204.',
           tags: ['hosted fields'],
         },
       },

@@ -5,9 +5,9 @@ import { CardholdError } from '../shared/errors.ts';
 /**
  * Addresses a production deployment must not post to: its own host, private and shared networks, and
  * every special-purpose range (IANA), including the IPv6 forms that carry an IPv4 address inside
- * (compatible, translated, NAT64, 6to4), which could otherwise reach 127.0.0.1 or 169.254.169.254. IPv4-mapped
- * addresses (::ffff:127.0.0.1) BlockList checks against the IPv4 rules itself; a ::ffff:0:0/96 rule
- * would match every IPv4 address.
+ * (compatible, translated, NAT64, 6to4), which could otherwise reach 127.0.0.1 or 169.254.169.254.
+ * IPv4-mapped addresses (::ffff:127.0.0.1) BlockList checks against the IPv4 rules itself; a
+ * ::ffff:0:0/96 rule would match every IPv4 address.
  */
 const internal = new BlockList();
 for (const [net, prefix] of [
